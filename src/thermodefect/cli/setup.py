@@ -1,0 +1,97 @@
+"""``init``, ``validate`` and ``structures``: configs and supercells."""
+
+from __future__ import annotations
+
+from importlib import resources
+from pathlib import Path
+
+import typer
+
+
+def register(app: typer.Typer) -> None:
+    from thermodefect.cli.main import load_config, user_errors
+
+    @app.command()
+    @user_errors
+    def init(
+        output: Path = typer.Option(Path("thermodefect.toml"), "--output", "-o", help="Where to write the config."),
+        demo: bool = typer.Option(False, "--demo", help="The small embedded demo instead of the published protocol."),
+        force: bool = typer.Option(False, "--force", help="Overwrite an existing file."),
+    ) -> None:
+        """Write a commented example config."""
+        from thermodefect.errors import UserInputError
+        from thermodefect.workflow.rundir import atomic_write_text
+
+        if output.exists() and not force:
+            raise UserInputError(f"{output} exists; pass --force to overwrite it")
+        text = resources.files("thermodefect.configs").joinpath("demo.toml" if demo else "default.toml").read_text()
+        atomic_write_text(output, text)
+        typer.echo(f"wrote {output} ({'demo' if demo else 'published protocol'}); check it with `thermodefect validate {output}`")
+
+    @app.command()
+    @user_errors
+    def validate(config: Path = typer.Argument(..., help="TOML config file.")) -> None:
+        """Check a config and print a summary of what it will run."""
+        s = load_config(config)
+        typer.echo(f"{config}: valid")
+        typer.echo(f"  material    {s.material.cation}{s.material.anion}, a = {s.material.lattice_constant_angstrom} Å ({s.material.lattice})")
+        typer.echo(f"  defects     {', '.join(s.defects.names)}")
+        typer.echo(
+            f"  cells       {s.supercells.kind}: training {s.supercells.training_atoms}, production "
+            f"{s.supercells.production_atoms}, transfer {s.supercells.transfer_atoms}"
+        )
+        typer.echo(f"  T (K)       training {s.temperatures.training_k}, production {s.temperatures.production_k}")
+        typer.echo(f"  references  forces: {s.reference.forces.name}, hamiltonian: {s.reference.hamiltonian.name}")
+        typer.echo(f"  run dir     {s.run.directory}")
+
+    @app.command()
+    @user_errors
+    def structures(
+        config: Path = typer.Argument(..., help="TOML config file."),
+        output: Path = typer.Option(None, "--output", "-o", help="Directory (default: <run dir>/structures)."),
+    ) -> None:
+        """Write pristine and defect supercells (extxyz) for every configured size."""
+        from ase.io import write
+
+        from thermodefect.structures import build_cells, defect_neighbours
+        from thermodefect.workflow.rundir import RunDirectoryError
+
+        s = load_config(config)
+        out = output or (s.run.directory / "structures")
+        sizes = {"training": s.supercells.training_atoms, "production": s.supercells.production_atoms}
+        for n in s.supercells.transfer_atoms:
+            sizes[f"transfer-{n}"] = n
+        try:
+            out.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise RunDirectoryError(f"{out}: cannot create ({exc.strerror})") from None
+        typer.echo(f"{'set':<14}{'defect':<10}{'atoms':>6}  {'formula':<12}{'site':<8}{'nn (Å)':>8}  file")
+        written = set()
+        for label, n_atoms in sizes.items():
+            for name, atoms in build_cells(s, n_atoms).items():
+                path = out / f"{n_atoms}atoms-{name}.extxyz"
+                if path not in written:
+                    write(str(path), atoms, format="extxyz")
+                    written.add(path)
+                nn = _defect_nn_distance(atoms, defect_neighbours) if name != "pristine" else _bond_length(atoms)
+                site = atoms.info.get("interstitial_site", "")
+                site = f"T_{site}" if site else ""
+                typer.echo(f"{label:<14}{name:<10}{len(atoms):>6}  {atoms.get_chemical_formula():<12}{site:<8}{nn:>8.3f}  {path}")
+        typer.echo(f"wrote {len(written)} files to {out}")
+
+
+def _bond_length(atoms) -> float:
+    from ase.neighborlist import neighbor_list
+
+    return float(neighbor_list("d", atoms, 3.5).min())
+
+
+def _defect_nn_distance(atoms, defect_neighbours) -> float:
+    import numpy as np
+
+    site = np.asarray(atoms.info["defect_site"])
+    shell = [k for k in defect_neighbours(atoms) if k != atoms.info.get("defect_index", -1)]
+    probe = atoms.copy()
+    probe.append("H")
+    probe.positions[-1] = site
+    return float(min(probe.get_distance(len(probe) - 1, k, mic=True) for k in shell))

@@ -1,0 +1,252 @@
+"""Run directory and manifest.
+
+Layout (see DESIGN.md)::
+
+    run/
+      config.toml        copy of the validated config
+      manifest.json      stage states, written atomically (tmp + rename)
+      data/              forces.extxyz, hamiltonians.h5, failures.jsonl
+      models/ff/round-K/ models/ham/round-K/
+      md/ results/ report/ structures/
+
+Progress is explicit: a stage is ``pending``, ``running``, ``done`` or
+``failed``; stages record finished work items (by key) so a killed stage
+resumes without redoing them. Nothing is inferred from file times.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import hashlib
+import json
+import os
+import tempfile
+import time
+from pathlib import Path
+from typing import Any, Iterable
+
+from thermodefect.errors import UserInputError
+
+SUBDIRS = ("data", "models/ff", "models/ham", "md", "results", "report/figures", "structures")
+STATUSES = ("pending", "running", "done", "failed")
+
+
+class RunDirectoryError(UserInputError):
+    """The run directory cannot be used or written; one-line message."""
+
+
+def _explain_os_error(exc: OSError, path: Path) -> str:
+    if exc.errno == errno.ENOSPC:
+        return f"{path}: no space left on device; free disk space and rerun (finished work is kept)"
+    if exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+        return f"{path}: permission denied writing the run directory; check its permissions or choose another run.directory"
+    return f"{path}: cannot write ({exc.strerror or exc})"
+
+
+def atomic_write_bytes(path: str | Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` so readers see the old or the new file, never half of one."""
+    path = Path(path)
+    tmp = None
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+        tmp = None
+    except OSError as exc:
+        raise RunDirectoryError(_explain_os_error(exc, path)) from None
+    finally:
+        if tmp is not None:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+
+
+def atomic_write_text(path: str | Path, text: str) -> None:
+    atomic_write_bytes(path, text.encode())
+
+
+def atomic_write_json(path: str | Path, obj: Any) -> None:
+    atomic_write_text(path, json.dumps(obj, indent=2, sort_keys=False, default=_json_default) + "\n")
+
+
+def _json_default(obj: Any) -> Any:
+    import numpy as np
+
+    if isinstance(obj, np.generic):
+        return obj.item()
+    if isinstance(obj, np.ndarray):
+        return obj.tolist()
+    if isinstance(obj, Path):
+        return str(obj)
+    raise TypeError(f"not JSON serializable: {type(obj).__name__}")
+
+
+class Manifest:
+    """Stage states of one run, persisted to ``manifest.json`` on every change."""
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+        self._data: dict[str, Any] = {"version": 1, "stages": {}}
+        if self.path.exists():
+            try:
+                self._data = json.loads(self.path.read_text())
+            except (json.JSONDecodeError, UnicodeDecodeError):
+                raise RunDirectoryError(f"{self.path}: manifest is not valid JSON; restore it or start a new run directory") from None
+            if not isinstance(self._data, dict) or not isinstance(self._data.get("stages"), dict):
+                raise RunDirectoryError(f"{self.path}: manifest has no 'stages' table")
+
+    # -- reading ---------------------------------------------------------
+    def _stage(self, name: str) -> dict[str, Any]:
+        return self._data["stages"].get(name, {"status": "pending", "items": [], "info": {}})
+
+    def status(self, name: str) -> str:
+        return self._stage(name)["status"]
+
+    def is_done(self, name: str) -> bool:
+        return self.status(name) == "done"
+
+    def info(self, name: str) -> dict[str, Any]:
+        return dict(self._stage(name).get("info", {}))
+
+    def items_done(self, name: str) -> set[str]:
+        return set(self._stage(name).get("items", []))
+
+    def stages(self) -> dict[str, dict[str, Any]]:
+        return {k: dict(v) for k, v in self._data["stages"].items()}
+
+    # -- writing ---------------------------------------------------------
+    def _write(self) -> None:
+        atomic_write_json(self.path, self._data)
+
+    def _mutable(self, name: str) -> dict[str, Any]:
+        stage = self._data["stages"].setdefault(name, {"status": "pending", "items": [], "info": {}})
+        stage.setdefault("items", [])
+        stage.setdefault("info", {})
+        return stage
+
+    def start(self, name: str) -> None:
+        """Mark a stage running (keeps items already done, for resume)."""
+        stage = self._mutable(name)
+        stage["status"] = "running"
+        stage.setdefault("started", time.strftime("%Y-%m-%dT%H:%M:%S"))
+        self._write()
+
+    def record_items(self, name: str, keys: Iterable[str]) -> None:
+        """Mark work items of a stage finished; idempotent."""
+        stage = self._mutable(name)
+        have = set(stage["items"])
+        stage["items"].extend(k for k in keys if k not in have and not have.add(k))
+        self._write()
+
+    def update(self, name: str, **info: Any) -> None:
+        """Merge ``info`` into the stage's info (numbers for status/report)."""
+        self._mutable(name)["info"].update(json.loads(json.dumps(info, default=_json_default)))
+        self._write()
+
+    def complete(self, name: str, **info: Any) -> None:
+        stage = self._mutable(name)
+        stage["info"].update(json.loads(json.dumps(info, default=_json_default)))
+        stage["status"] = "done"
+        stage["finished"] = time.strftime("%Y-%m-%dT%H:%M:%S")
+        self._write()
+
+    def fail(self, name: str, reason: str) -> None:
+        stage = self._mutable(name)
+        stage["status"] = "failed"
+        stage["info"]["error"] = reason
+        self._write()
+
+    def reset(self, name: str) -> None:
+        """Forget a stage (to recompute it)."""
+        self._data["stages"].pop(name, None)
+        self._write()
+
+
+class RunDirectory:
+    """A run directory: paths of every stage's outputs plus the manifest."""
+
+    def __init__(self, root: str | Path):
+        self.root = Path(root)
+
+    # Paths used across stages, named once here.
+    @property
+    def config_path(self) -> Path:
+        return self.root / "config.toml"
+
+    @property
+    def manifest_path(self) -> Path:
+        return self.root / "manifest.json"
+
+    @property
+    def data(self) -> Path:
+        return self.root / "data"
+
+    @property
+    def forces_dataset(self) -> Path:
+        return self.data / "forces.extxyz"
+
+    @property
+    def hamiltonian_dataset(self) -> Path:
+        return self.data / "hamiltonians.h5"
+
+    @property
+    def failures(self) -> Path:
+        return self.data / "failures.jsonl"
+
+    @property
+    def structures(self) -> Path:
+        return self.root / "structures"
+
+    @property
+    def md(self) -> Path:
+        return self.root / "md"
+
+    @property
+    def results(self) -> Path:
+        return self.root / "results"
+
+    @property
+    def report(self) -> Path:
+        return self.root / "report"
+
+    def model_round(self, model: str, round_index: int) -> Path:
+        """``models/{ff,ham}/round-K``."""
+        if model not in ("ff", "ham"):
+            raise ValueError(f"model kind must be 'ff' or 'ham', got {model!r}")
+        return self.root / "models" / model / f"round-{round_index}"
+
+    @property
+    def manifest(self) -> Manifest:
+        return Manifest(self.manifest_path)
+
+    def exists(self) -> bool:
+        return self.manifest_path.exists()
+
+    @classmethod
+    def create(cls, root: str | Path, config_text: str) -> "RunDirectory":
+        """Create (or reopen) a run directory for a config.
+
+        Reopening with a different config is refused: finished stages would
+        otherwise mix settings silently.
+        """
+        run = cls(root)
+        digest = hashlib.sha256(config_text.encode()).hexdigest()
+        if run.config_path.exists():
+            if hashlib.sha256(run.config_path.read_bytes()).hexdigest() != digest:
+                raise RunDirectoryError(
+                    f"{run.root}: holds a run with a different config; use a new run.directory or restore {run.config_path}"
+                )
+        try:
+            for sub in SUBDIRS:
+                (run.root / sub).mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise RunDirectoryError(_explain_os_error(exc, run.root)) from None
+        if not run.config_path.exists():
+            atomic_write_text(run.config_path, config_text)
+        if not run.manifest_path.exists():
+            atomic_write_json(run.manifest_path, {"version": 1, "config_sha256": digest, "stages": {}})
+        return run
