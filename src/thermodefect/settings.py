@@ -173,7 +173,8 @@ class ForceFieldSettings(_Section):
 class MDSettings(_Section):
     thermostat: Literal["langevin", "nose-hoover", "bussi"] = "langevin"
     timestep_fs: PositiveFloat = 2.0
-    friction_per_fs: PositiveFloat = 0.01
+    friction_per_fs: PositiveFloat = 0.01  # Langevin friction (1/fs)
+    thermostat_time_fs: PositiveFloat = 100.0  # Nose-Hoover damping / Bussi coupling time (fs)
     equilibration_steps: Annotated[int, Field(ge=0)] = 1000
     production_steps: PositiveInt = 5000
     sample_interval: PositiveInt = 50
@@ -319,6 +320,8 @@ def load_settings(path: str | Path) -> Settings:
     settings = settings_from_dict(data, str(path))
     if settings.material.structure_file is not None and not settings.material.structure_file.is_absolute():
         settings.material.structure_file = (path.parent / settings.material.structure_file).resolve()
+    if settings.material.structure_file is not None and not settings.material.structure_file.is_file():
+        raise SettingsError(f"{path}: material.structure_file: {settings.material.structure_file} not found")
     return settings
 
 

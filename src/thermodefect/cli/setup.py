@@ -61,15 +61,16 @@ def register(app: typer.Typer) -> None:
         sizes = {"training": s.supercells.training_atoms, "production": s.supercells.production_atoms}
         for n in s.supercells.transfer_atoms:
             sizes[f"transfer-{n}"] = n
+        built = {label: build_cells(s, n_atoms) for label, n_atoms in sizes.items()}  # fail before writing
         try:
             out.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise RunDirectoryError(f"{out}: cannot create ({exc.strerror})") from None
         typer.echo(f"{'set':<14}{'defect':<10}{'atoms':>6}  {'formula':<12}{'site':<8}{'nn (Å)':>8}  file")
         written = set()
-        for label, n_atoms in sizes.items():
-            for name, atoms in build_cells(s, n_atoms).items():
-                path = out / f"{n_atoms}atoms-{name}.extxyz"
+        for label, cells in built.items():
+            for name, atoms in cells.items():
+                path = out / f"{len(atoms) if name == 'pristine' else sizes[label]}atoms-{name}.extxyz"
                 if path not in written:
                     write(str(path), atoms, format="extxyz")
                     written.add(path)

@@ -1,0 +1,88 @@
+"""Run directory and manifest: atomic writes, resume bookkeeping, clear errors."""
+
+import json
+import os
+
+import pytest
+
+from thermodefect.workflow.rundir import Manifest, RunDirectory, RunDirectoryError, atomic_write_text
+
+
+def test_create_layout_and_manifest(tmp_path):
+    run = RunDirectory.create(tmp_path / "run", "a = 1\n")
+    for sub in ("data", "models/ff", "models/ham", "md", "results", "report", "structures"):
+        assert (run.root / sub).is_dir()
+    assert run.config_path.read_text() == "a = 1\n"
+    data = json.loads(run.manifest_path.read_text())
+    assert data["stages"] == {}
+    assert run.model_round("ham", 2) == run.root / "models" / "ham" / "round-2"
+
+
+def test_reopen_same_config_keeps_state_other_config_refused(tmp_path):
+    run = RunDirectory.create(tmp_path / "run", "a = 1\n")
+    run.manifest.complete("labels", n=3)
+    again = RunDirectory.create(tmp_path / "run", "a = 1\n")
+    assert again.manifest.is_done("labels")
+    assert again.manifest.info("labels") == {"n": 3}
+    with pytest.raises(RunDirectoryError, match="different config"):
+        RunDirectory.create(tmp_path / "run", "a = 2\n")
+
+
+def test_stage_lifecycle_and_items(tmp_path):
+    m = Manifest(tmp_path / "manifest.json")
+    assert m.status("md") == "pending"
+    m.start("md")
+    m.record_items("md", ["As_Ga/100", "As_Ga/500"])
+    m.record_items("md", ["As_Ga/100"])
+    reread = Manifest(tmp_path / "manifest.json")
+    assert reread.status("md") == "running"
+    assert reread.items_done("md") == {"As_Ga/100", "As_Ga/500"}
+    reread.complete("md", frames=40)
+    assert Manifest(tmp_path / "manifest.json").is_done("md")
+    reread.fail("ham", "diverged")
+    assert Manifest(tmp_path / "manifest.json").info("ham")["error"] == "diverged"
+    reread.reset("md")
+    assert Manifest(tmp_path / "manifest.json").status("md") == "pending"
+
+
+def test_atomic_write_leaves_old_file_on_failure(tmp_path, monkeypatch):
+    target = tmp_path / "x.json"
+    atomic_write_text(target, "old")
+
+    def boom(*a, **k):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(os, "replace", boom)
+    with pytest.raises(RunDirectoryError, match="no space left"):
+        atomic_write_text(target, "new")
+    assert target.read_text() == "old"
+    assert [p.name for p in tmp_path.iterdir()] == ["x.json"]  # no temp file left behind
+
+
+def test_corrupt_manifest_is_a_clear_error(tmp_path):
+    (tmp_path / "manifest.json").write_text("{not json")
+    with pytest.raises(RunDirectoryError, match="not valid JSON"):
+        Manifest(tmp_path / "manifest.json")
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root ignores directory permissions")
+def test_permission_error_is_clear(tmp_path):
+    ro = tmp_path / "ro"
+    ro.mkdir()
+    ro.chmod(0o500)
+    try:
+        with pytest.raises(RunDirectoryError, match="permission denied"):
+            RunDirectory.create(ro / "run", "a = 1\n")
+    finally:
+        ro.chmod(0o700)
+
+
+def test_permission_error_message_even_as_root(tmp_path, monkeypatch):
+    from pathlib import Path
+
+    def denied(self, *a, **k):
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(Path, "mkdir", denied)
+    with pytest.raises(RunDirectoryError, match="permission denied"):
+        RunDirectory.create(tmp_path / "run", "a = 1\n")
