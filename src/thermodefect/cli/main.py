@@ -29,6 +29,10 @@ app = typer.Typer(
 # Modules with a ``register(app)`` function adding a stage's commands.
 STAGE_COMMANDS: list[str] = [
     "thermodefect.cli.setup",
+    "thermodefect.cli.label",
+    "thermodefect.cli.report",
+    "thermodefect.cli.run",
+    "thermodefect.cli.ff",
 ]
 
 

@@ -30,6 +30,8 @@ from thermodefect.errors import UserInputError
 
 SUBDIRS = ("data", "models/ff", "models/ham", "md", "results", "report/figures", "structures")
 STATUSES = ("pending", "running", "done", "failed")
+_UMASK = os.umask(0)
+os.umask(_UMASK)
 
 
 class RunDirectoryError(UserInputError):
@@ -51,6 +53,7 @@ def atomic_write_bytes(path: str | Path, data: bytes) -> None:
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp creates 0600; give the usual file mode
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
             fh.flush()

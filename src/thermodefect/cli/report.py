@@ -1,0 +1,22 @@
+"""``report``: rebuild the HTML report of a run from its ``results/summary.json``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+
+def register(app: typer.Typer) -> None:
+    from thermodefect.cli.main import user_errors
+
+    @app.command()
+    @user_errors
+    def report(run_dir: Path = typer.Argument(..., help="Run directory (holds results/summary.json).")) -> None:
+        """Write RUN_DIR/report/index.html, figures and results/*.csv from results/summary.json."""
+        from thermodefect.report import write_report
+
+        index = write_report(run_dir)
+        figures = sorted((index.parent / "figures").glob("*.png"))
+        typer.echo(f"wrote {index} ({len(figures)} figures embedded)")
+        typer.echo(f"wrote {run_dir / 'results' / 'summary.csv'} and {run_dir / 'results' / 'accuracy.csv'}")

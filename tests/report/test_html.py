@@ -1,0 +1,139 @@
+"""write_report: tables, numbers, embedded figures, escaping, skipped sections."""
+
+import base64
+import html
+import re
+
+import pytest
+
+from thermodefect.report import write_report
+from thermodefect.report.html import OWN_FIGURES
+
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+DATA_URI = "data:image/png;base64,"
+NUMBER_SECTIONS = ("labels", "forcefield", "hamiltonian", "thermal", "speed", "md-validation")
+SECTION_TITLES = ("Labels used", "Force field accuracy", "Hamiltonian accuracy", "Temperature dependence", "Speed",
+                  "MD validation")
+
+
+def _sections(page: str) -> dict[str, str]:
+    return dict(re.findall(r'<section id="([\w-]+)">(.*?)</section>', page, flags=re.S))
+
+
+def _numbers_in(value) -> list[float]:
+    if isinstance(value, bool):
+        return []
+    if isinstance(value, (int, float)):
+        return [float(value)]
+    if isinstance(value, dict):
+        return [x for v in value.values() for x in _numbers_in(v)]
+    if isinstance(value, list):
+        return [x for v in value for x in _numbers_in(v)]
+    return []
+
+
+@pytest.fixture
+def page(run_dir) -> str:
+    return write_report(run_dir).read_text()
+
+
+def test_every_table_present_with_its_numbers(page, summary):
+    sections = _sections(page)
+    for anchor, title in zip(NUMBER_SECTIONS, SECTION_TITLES):
+        assert "<table" in sections[anchor], anchor
+        assert f"<h2>{title}</h2>" in sections[anchor]
+    assert "not run" not in page
+    ff = sections["forcefield"]
+    assert "91.37" in ff and "120.44" in ff and "97.65" in ff and "meV/Å" in ff and "meV/atom" in ff
+    ham = sections["hamiltonian"]
+    assert "12.34" in ham and "21.09" in ham and "8.76" in ham and "7.18" in ham and "max_rounds reached" in ham
+    assert "23.45" in ham and "31.62" in ham and "27.19" in ham and "no level" in ham
+    thermal = sections["thermal"]
+    assert "0.731 ± 0.021" in thermal and "0.0030" in thermal
+    assert "-5.412 ± 0.011" in thermal and "-4.681 ± 0.013" in thermal
+    assert "a1: 0.152 ± 0.034 [SEM 0.0048]" in thermal
+    assert "128 atoms (training cell)" in thermal and "250 atoms (transfer)" in thermal
+    assert thermal.index("128 atoms") < thermal.index("250 atoms")
+    assert "14.25" in sections["speed"] and "0.37" in sections["speed"] and "38.5×" in sections["speed"]
+    assert "0.964" in sections["md-validation"] and "0.087" in sections["md-validation"]
+    assert "431" in sections["labels"] and "13.57" in sections["labels"]
+    run = sections["run"]
+    assert "GaAs" in run and "5.650 Å" in run and "As_Ga, V_Ga" in run and "2 h 02 min 02 s" in run
+    assert "100, 500 K" in run and "xtb (GFN1-xTB)" in run
+
+
+def test_every_number_shown_comes_from_the_summary(page, summary):
+    """Each number in the tables equals a summary value rounded to the shown decimals."""
+    known = _numbers_in(summary)
+    sections = _sections(page)
+    checked = 0
+    for anchor in NUMBER_SECTIONS:
+        text = html.unescape(re.sub(r"<[^>]+>", " ", sections[anchor]))
+        for token in re.findall(r"(?<![\w.])-?\d+(?:\.\d+)?(?![\w.])", text):
+            decimals = len(token.split(".")[1]) if "." in token else 0
+            tolerance = 0.5 * 10.0**-decimals + 1e-9
+            assert any(abs(float(token) - v) <= tolerance for v in known), f"{anchor}: {token} not in summary"
+            checked += 1
+    assert checked > 100
+
+
+def test_figures_written_and_embedded(run_dir, page):
+    figures_dir = run_dir / "report" / "figures"
+    for name in OWN_FIGURES:
+        assert (figures_dir / name).read_bytes()[:8] == PNG_MAGIC
+    uris = re.findall(r'src="data:image/png;base64,([A-Za-z0-9+/=]+)"', page)
+    assert len(uris) == len(list(figures_dir.glob("*.png")))
+    assert all(base64.b64decode(u)[:8] == PNG_MAGIC for u in uris)
+    assert 'src="figures/' not in page and "http" not in page  # opens offline
+
+
+def test_stage_figures_ordered_and_captioned(run_dir, summary):
+    figures_dir = run_dir / "report" / "figures"
+    png = figures_dir.joinpath
+    write_report(run_dir)
+    source = png("gap_T.png").read_bytes()
+    for name in ("zz_custom.png", "ff_parity.png", "bands_As_Ga.png", "rdf.png"):
+        png(name).write_bytes(source)
+    page = write_report(run_dir).read_text()
+    order = list(re.findall(r'<figure id="fig-([\w-]+)"', page))
+    assert order == ["ff_learning_curve", "ff_parity", "rdf", "ham_learning_curve", "accuracy", "bands_As_Ga", "gap_T",
+                     "level_T", "zz_custom"]
+    assert "Band structure: As_Ga." in page
+    assert "<figcaption>zz_custom.png" in page
+    assert len(re.findall(DATA_URI, page)) == len(list(figures_dir.glob("*.png")))
+
+
+def test_text_from_summary_is_escaped(page, hostile_text):
+    assert "<script>" not in page
+    assert html.escape(hostile_text) in page
+
+
+def test_configuration_in_collapsible_block(run_dir, page):
+    block = _sections(page)["configuration"]
+    assert "<details>" in block and "config.toml" in block
+    assert html.escape((run_dir / "config.toml").read_text()) in block
+
+
+def test_missing_sections_say_not_run(make_run, summary, hostile_text):
+    root = make_run({"config": summary["config"]}, config_text=None)
+    stale = root / "report" / "figures" / "gap_T.png"
+    stale.write_bytes(PNG_MAGIC)
+    page = write_report(root).read_text()
+    sections = _sections(page)
+    for anchor in NUMBER_SECTIONS:
+        assert "<table" not in sections[anchor] and "not run" in sections[anchor], anchor
+    assert "not run" in sections["figures"] and DATA_URI not in page
+    assert not stale.exists()  # a figure of data the summary no longer has is removed
+    assert "GaAs" in sections["run"]
+    assert "config.toml not found" in sections["configuration"] and "training_atoms" in sections["configuration"]
+
+
+def test_partial_summary_shows_only_what_ran(make_run, summary):
+    root = make_run({"config": summary["config"], "thermal": summary["thermal"]})
+    page = write_report(root).read_text()
+    sections = _sections(page)
+    assert "<table" in sections["thermal"]
+    assert "not run" in sections["forcefield"] and "not run" in sections["speed"]
+    figures_dir = root / "report" / "figures"
+    assert sorted(p.name for p in figures_dir.glob("*.png")) == ["gap_T.png", "level_T.png"]
+    assert (root / "results" / "summary.csv").is_file() and (root / "results" / "accuracy.csv").is_file()
