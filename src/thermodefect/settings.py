@@ -168,6 +168,15 @@ class ForceFieldSettings(_Section):
     valid_fraction: Annotated[float, Field(gt=0, lt=1)] = 0.1
     default_dtype: Literal["float32", "float64"] = "float32"
     device: str = "cpu"
+    # Isolated-atom energies: "average" (least squares on the training set),
+    # "foundation" (from the foundation model) or a dict string "{31: -1.2, 33: -3.4}" (eV).
+    e0s: str = "average"
+    finetune_learning_rate: PositiveFloat = 1e-3  # replaces learning_rate when fine-tuning
+    # Multihead fine-tuning from a local foundation model: a replay set of the
+    # foundation's own training data (extxyz); optionally relabelled by the
+    # foundation model itself (pseudolabel_replay).
+    replay_file: Path | None = None
+    pseudolabel_replay: bool = False
 
 
 class MDSettings(_Section):
@@ -178,6 +187,10 @@ class MDSettings(_Section):
     equilibration_steps: Annotated[int, Field(ge=0)] = 1000
     production_steps: PositiveInt = 5000
     sample_interval: PositiveInt = 50
+    # Independent MD at temperatures.test_k (held-out Hamiltonian test set).
+    test_production_steps: PositiveInt = 2000
+    # MD of the larger transfer cells at temperatures.production_k.
+    transfer_production_steps: PositiveInt = 2000
 
 
 class ForceFieldALSettings(_Section):
@@ -199,8 +212,16 @@ class HamiltonianModelSettings(_Section):
     irreps_edge: str | None = None
     lmax: Annotated[int, Field(ge=0, le=6)] | None = None
     num_layers: Annotated[int, Field(ge=1, le=8)] | None = None
-    cutoff_angstrom: PositiveFloat = 7.2
-    ensemble_size: PositiveInt = 3
+    radial_basis_size: PositiveInt | None = None  # Bessel functions; None = preset (16 published, 8 fast)
+    radial_hidden: PositiveInt | None = None  # width of the radial MLPs; None = preset (64 / 32)
+    # Γ-folded tblite overlaps are still ~1e-2 at 8 Å: the folded targets need edges that long.
+    cutoff_angstrom: PositiveFloat = 8.0
+    onsite_baseline: bool = True  # subtract the per-species mean isotropic onsite block before fitting
+    lr_factor: Annotated[float, Field(gt=0, lt=1)] = 0.5  # ReduceLROnPlateau factor
+    lr_patience: PositiveInt = 10  # epochs without validation improvement before the LR drops
+    min_learning_rate: PositiveFloat = 1e-5
+    # Uncertainty is the spread between members, so at least two.
+    ensemble_size: Annotated[int, Field(ge=2)] = 3
     max_epochs: PositiveInt = 500
     patience: PositiveInt = 50
     learning_rate: PositiveFloat = 2e-3
@@ -229,6 +250,13 @@ class ElectronicSettings(_Section):
     # A state inside the pristine-like gap counts as a defect level when at
     # least this fraction of its weight sits on the defect site and its neighbours.
     localization_threshold: Annotated[float, Field(gt=0, lt=1)] = 0.2
+    # In-gap states closer than this (eV) are one (degenerate) defect level.
+    degeneracy_tolerance_ev: Annotated[float, Field(ge=0)] = 0.02
+    # An overlap matrix with an eigenvalue below this is rejected as nearly singular.
+    min_overlap_eigenvalue: PositiveFloat = 1e-6
+    # Snapshots per transfer cell size labelled by the reference to check the
+    # model there (one per defect, in config order); 0 skips the check.
+    transfer_reference_snapshots: Annotated[int, Field(ge=0)] = 1
 
 
 class ParslSettings(_Section):

@@ -33,6 +33,8 @@ STAGE_COMMANDS: list[str] = [
     "thermodefect.cli.report",
     "thermodefect.cli.run",
     "thermodefect.cli.ff",
+    "thermodefect.cli.electronic",
+    "thermodefect.cli.ham",
 ]
 
 

@@ -94,16 +94,23 @@ class Manifest:
     def __init__(self, path: str | Path):
         self.path = Path(path)
         self._data: dict[str, Any] = {"version": 1, "stages": {}}
-        if self.path.exists():
-            try:
-                self._data = json.loads(self.path.read_text())
-            except (json.JSONDecodeError, UnicodeDecodeError):
-                raise RunDirectoryError(f"{self.path}: manifest is not valid JSON; restore it or start a new run directory") from None
-            if not isinstance(self._data, dict) or not isinstance(self._data.get("stages"), dict):
-                raise RunDirectoryError(f"{self.path}: manifest has no 'stages' table")
+        self._load()
+
+    def _load(self) -> None:
+        """Re-read the file: several objects (and stages) may update the same manifest."""
+        if not self.path.exists():
+            return
+        try:
+            data = json.loads(self.path.read_text())
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            raise RunDirectoryError(f"{self.path}: manifest is not valid JSON; restore it or start a new run directory") from None
+        if not isinstance(data, dict) or not isinstance(data.get("stages"), dict):
+            raise RunDirectoryError(f"{self.path}: manifest has no 'stages' table")
+        self._data = data
 
     # -- reading ---------------------------------------------------------
     def _stage(self, name: str) -> dict[str, Any]:
+        self._load()
         return self._data["stages"].get(name, {"status": "pending", "items": [], "info": {}})
 
     def status(self, name: str) -> str:
@@ -119,6 +126,7 @@ class Manifest:
         return set(self._stage(name).get("items", []))
 
     def stages(self) -> dict[str, dict[str, Any]]:
+        self._load()
         return {k: dict(v) for k, v in self._data["stages"].items()}
 
     # -- writing ---------------------------------------------------------
@@ -126,6 +134,7 @@ class Manifest:
         atomic_write_json(self.path, self._data)
 
     def _mutable(self, name: str) -> dict[str, Any]:
+        self._load()
         stage = self._data["stages"].setdefault(name, {"status": "pending", "items": [], "info": {}})
         stage.setdefault("items", [])
         stage.setdefault("info", {})
@@ -165,6 +174,7 @@ class Manifest:
 
     def reset(self, name: str) -> None:
         """Forget a stage (to recompute it)."""
+        self._load()
         self._data["stages"].pop(name, None)
         self._write()
 

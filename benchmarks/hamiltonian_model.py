@@ -1,0 +1,160 @@
+"""Hamiltonian-model benchmark: training time, prediction time, accuracy, cutoff floor.
+
+    python benchmarks/hamiltonian_model.py                       # timings on synthetic targets
+    python benchmarks/hamiltonian_model.py --dataset run/data/hamiltonians.h5 --epochs 50
+    python benchmarks/hamiltonian_model.py --xtb-samples 2       # label rattled 64-atom cells with tblite
+
+Timings use the "fast" preset and the default cutoff on 64-atom cubic GaAs
+whose targets are the Γ fold of a randomly initialised model (training speed
+does not depend on the target values). With a dataset (or tblite samples) it
+also trains on the reference data, reports the validation metrics, and the
+representability floor of Γ-folded targets versus cutoff: the matrix entries
+of atom pairs that no edge within the cutoff reaches cannot be fitted.
+Writes benchmarks/results/hamiltonian_model.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import sys
+import time
+from pathlib import Path
+
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+import numpy as np
+import torch
+
+from thermodefect.data.operators import HamiltonianSample, KSpaceMatrices, orbital_offsets
+from thermodefect.hamiltonian import build_model, evaluate, predict, train_model
+from thermodefect.hamiltonian.blocks import OrbitalLayout
+from thermodefect.hamiltonian.graph import build_graph
+from thermodefect.hamiltonian.targets import fold_index
+from thermodefect.settings import HamiltonianModelSettings
+from thermodefect.structures import pristine_supercell, rattle
+
+GAAS_BASIS = {31: "1x0e+1x1o+1x2e", 33: "1x0e+1x1o+1x2e"}
+RESULTS = Path(__file__).parent / "results" / "hamiltonian_model.json"
+
+
+def cubic_gaas(n_atoms: int, seed: int):
+    return rattle(pristine_supercell("Ga", "As", 5.65, n_atoms, "cubic"), 1, 0.05, seed=seed)[0]
+
+
+def synthetic_samples(settings, n: int) -> list[HamiltonianSample]:
+    torch.manual_seed(123)
+    teacher = build_model(settings, GAAS_BASIS, "hamiltonian", avg_num_neighbors=50.0)
+    samples = []
+    for op in predict(teacher, [cubic_gaas(64, seed=s) for s in range(n)]):
+        graph = build_graph(op.structure, settings.cutoff_angstrom)
+        fold, _ = fold_index(graph, teacher.layout)
+        gamma = np.zeros(fold.n_orbitals**2)
+        np.add.at(gamma, fold.matrix_flat, op.blocks.reshape(op.n_edges, -1)[fold.edge, fold.block_flat])
+        kspace = KSpaceMatrices(np.zeros((1, 3)), gamma.reshape(1, fold.n_orbitals, fold.n_orbitals), None)
+        samples.append(HamiltonianSample(op.structure, op.basis, 0.0, kspace=kspace))
+    return samples
+
+
+def time_training(settings, samples, epochs: int, workdir: Path) -> float:
+    timed = settings.model_copy(update={"max_epochs": epochs, "patience": epochs + 1})
+    result = train_model(samples, [], timed, workdir / "timing", seed=0, progress=False)
+    return result.seconds_per_epoch
+
+
+def time_prediction(settings, sizes) -> dict[str, float]:
+    model = build_model(settings, GAAS_BASIS, "hamiltonian", avg_num_neighbors=50.0)
+    out = {}
+    for n in sizes:
+        atoms = cubic_gaas(n, seed=1)
+        predict(model, [atoms])  # warm-up
+        start = time.perf_counter()
+        ops = predict(model, [atoms])
+        out[str(n)] = {"seconds": time.perf_counter() - start, "edges": int(ops[0].n_edges)}
+    return out
+
+
+def cutoff_floor(samples, cutoffs) -> dict[str, dict[str, float]]:
+    """Largest and RMS |matrix entry| of atom pairs no edge reaches, per cutoff (eV for H)."""
+    layout = OrbitalLayout(samples[0].basis)
+    out = {}
+    for cutoff in cutoffs:
+        worst_h, worst_s, squares_h, count = 0.0, 0.0, 0.0, 0
+        for sample in samples:
+            fold, _ = fold_index(build_graph(sample.structure, cutoff), layout)
+            uncovered = np.ones(fold.n_orbitals**2, dtype=bool)
+            uncovered[fold.matrix_flat] = False
+            h = np.real(sample.kspace.hamiltonian[0]).ravel()[uncovered]
+            worst_h = max(worst_h, float(np.abs(h).max(initial=0.0)))
+            squares_h += float((h**2).sum())
+            count += uncovered.size
+            if sample.kspace.overlap is not None:
+                s = np.real(sample.kspace.overlap[0]).ravel()[uncovered]
+                worst_s = max(worst_s, float(np.abs(s).max(initial=0.0)))
+        out[f"{cutoff:.1f}"] = {"max_abs_h_uncovered_ev": worst_h, "rms_h_all_entries_ev": (squares_h / count) ** 0.5,
+                                "max_abs_s_uncovered": worst_s}
+    return out
+
+
+def xtb_samples(n: int) -> list[HamiltonianSample]:
+    from thermodefect.reference.registry import get_reference
+    from thermodefect.settings import ReferenceSettings
+
+    reference = get_reference(ReferenceSettings())
+    return [reference.label(cubic_gaas(64, seed=100 + k), hamiltonian=True).sample for k in range(n)]
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--dataset", type=Path, help="Hamiltonian dataset (HDF5) to train and evaluate on.")
+    parser.add_argument("--xtb-samples", type=int, default=0, help="Label this many rattled 64-atom cells with tblite.")
+    parser.add_argument("--epochs", type=int, default=30, help="Epochs for the accuracy run.")
+    parser.add_argument("--timing-epochs", type=int, default=2)
+    parser.add_argument("--sizes", type=int, nargs="+", default=[64, 216, 512])
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--workdir", type=Path, default=Path("/tmp/thermodefect-ham-bench"))
+    args = parser.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    settings = HamiltonianModelSettings(preset="fast")
+    report = {"preset": "fast", "cutoff_angstrom": settings.cutoff_angstrom, "threads": args.threads,
+              "torch": torch.__version__, "machine": platform.processor() or platform.machine()}
+
+    samples = synthetic_samples(settings, 4)
+    report["train_seconds_per_epoch_4x64_atoms"] = time_training(settings, samples, args.timing_epochs, args.workdir)
+    print(f"training: {report['train_seconds_per_epoch_4x64_atoms']:.2f} s/epoch (4 x 64 atoms)", flush=True)
+    report["predict"] = time_prediction(settings, args.sizes)
+    for n, item in report["predict"].items():
+        print(f"predict {n} atoms: {item['seconds']:.2f} s ({item['edges']} edges)", flush=True)
+
+    reference = []
+    if args.dataset:
+        from thermodefect.data.hamiltonians import HamiltonianDataset
+
+        dataset = HamiltonianDataset(args.dataset)
+        reference = [dataset[k] for k in sorted(dataset.keys())]
+    if args.xtb_samples:
+        started = time.perf_counter()
+        reference += xtb_samples(args.xtb_samples)
+        report["xtb_seconds_per_sample"] = (time.perf_counter() - started) / args.xtb_samples
+    if reference:
+        kspace = [s for s in reference if s.kspace is not None]
+        if kspace:
+            report["cutoff_floor"] = cutoff_floor(kspace, [5.0, 6.0, 7.0, 8.0, 9.0, 10.0])
+            print(json.dumps(report["cutoff_floor"], indent=1), flush=True)
+        if len(reference) >= 2:
+            n_valid = max(1, len(reference) // 10)
+            fit = settings.model_copy(update={"max_epochs": args.epochs})
+            result = train_model(reference[n_valid:], reference[:n_valid], fit, args.workdir / "accuracy", seed=0)
+            report["accuracy"] = {"n_train": len(reference) - n_valid, "n_valid": n_valid, "epochs": result.epochs_run,
+                                  "valid": evaluate(result.model, reference[:n_valid]),
+                                  "train": evaluate(result.model, reference[n_valid:])}
+            print(json.dumps(report["accuracy"], indent=1), flush=True)
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.write_text(json.dumps(report, indent=2) + "\n")
+    print(f"wrote {RESULTS}")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

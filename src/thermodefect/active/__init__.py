@@ -1,0 +1,1 @@
+"""Active learning for both models: selection rules and the two loops."""

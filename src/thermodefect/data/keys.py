@@ -1,0 +1,30 @@
+"""Content keys of structures, shared by every labelled dataset.
+
+Two structures get the same key when they have the same atomic numbers,
+positions and cell to within ``POSITION_DECIMALS`` (1e-6 Å), and the same
+periodicity. Datasets use the key to skip structures already labelled.
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+import numpy as np
+
+POSITION_DECIMALS = 6  # positions and cell rounded to 1e-6 Å before hashing
+KEY_LENGTH = 24  # hex characters kept from the SHA-256 digest
+
+
+def _rounded(values: np.ndarray) -> bytes:
+    rounded = np.round(np.asarray(values, dtype=np.float64), POSITION_DECIMALS) + 0.0  # + 0.0 turns -0.0 into 0.0
+    return np.ascontiguousarray(rounded).tobytes()
+
+
+def structure_key(atoms) -> str:
+    """Content hash of an ``ase.Atoms`` (numbers, positions, cell, pbc), hex string."""
+    digest = hashlib.sha256()
+    digest.update(np.asarray(atoms.numbers, dtype=np.int64).tobytes())
+    digest.update(_rounded(atoms.positions))
+    digest.update(_rounded(atoms.cell[:]))
+    digest.update(np.asarray(atoms.pbc, dtype=np.int8).tobytes())
+    return digest.hexdigest()[:KEY_LENGTH]

@@ -1,0 +1,190 @@
+"""Train MACE models with mace-torch's own trainer (``mace.cli.run_train.run``).
+
+Training data: extended XYZ whose frames carry ``info["REF_energy"]`` (eV)
+and ``arrays["REF_forces"]`` (eV/Å). A model is trained from scratch, or
+fine-tuned from a foundation model given by mace-torch name (``"small"``,
+``"medium-mpa-0"``, …, downloaded by mace-torch) or by a local file path:
+naive fine-tuning (all weights continue from the foundation) or, with
+``replay_file``, mace-torch's multihead fine-tuning with a replay head.
+
+Everything mace-torch writes (logs, checkpoints, results, the ``.model``
+file) lands in the model's output directory.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from pathlib import Path
+from typing import Any
+
+from thermodefect.errors import UserInputError
+
+ENERGY_KEY = "REF_energy"  # info key, eV
+FORCES_KEY = "REF_forces"  # arrays key, (n_atoms, 3) eV/Å
+
+
+class ForceFieldError(UserInputError):
+    """A force-field input (model file, training file, foundation name) that cannot be used."""
+
+
+def resolve_foundation_model(name_or_path: str) -> str:
+    """Check a foundation model name or path before training starts.
+
+    A local file is used as is (fully offline). A mace-torch name is fetched
+    into mace-torch's cache now, so that a missing network gives one clear
+    line instead of a traceback deep inside training.
+    """
+    if Path(name_or_path).expanduser().is_file():
+        return str(Path(name_or_path).expanduser().resolve())
+    from mace.calculators.foundations_models import download_mace_mp_checkpoint, mace_mp_names
+
+    if name_or_path not in [n for n in mace_mp_names if n is not None]:
+        raise ForceFieldError(
+            f"foundation model {name_or_path!r} is neither a file nor a mace-torch model name "
+            f"({', '.join(n for n in mace_mp_names if n)})"
+        )
+    try:
+        download_mace_mp_checkpoint(name_or_path)
+    except Exception as exc:  # urllib/socket/HTTP errors vary by platform
+        raise ForceFieldError(
+            f"cannot fetch foundation model {name_or_path!r} ({type(exc).__name__}); "
+            "download it elsewhere and set forcefield.foundation_model to the local .model file path"
+        ) from None
+    return name_or_path
+
+
+def mace_arguments(
+    ff: Any,
+    train_file: Path,
+    output_dir: Path,
+    seed: int,
+    name: str = "model",
+    valid_file: Path | None = None,
+    foundation: str | None = None,
+) -> list[str]:
+    """Command-line arguments for mace-torch's trainer from :class:`ForceFieldSettings`."""
+    out = Path(output_dir)
+    argv = [
+        f"--name={name}",
+        f"--seed={seed}",
+        f"--train_file={train_file}",
+        f"--energy_key={ENERGY_KEY}",
+        f"--forces_key={FORCES_KEY}",
+        f"--work_dir={out}",
+        f"--model_dir={out}",
+        f"--log_dir={out / 'logs'}",
+        f"--checkpoints_dir={out / 'checkpoints'}",
+        f"--results_dir={out / 'results'}",
+        f"--downloads_dir={out / 'downloads'}",
+        "--model=MACE",
+        f"--max_num_epochs={ff.max_num_epochs}",
+        f"--patience={ff.patience}",
+        f"--batch_size={ff.batch_size}",
+        f"--valid_batch_size={ff.batch_size}",
+        f"--energy_weight={ff.energy_weight}",
+        f"--forces_weight={ff.forces_weight}",
+        f"--default_dtype={ff.default_dtype}",
+        f"--device={ff.device}",
+        f"--E0s={ff.e0s}",
+        "--eval_interval=1",
+        "--error_table=PerAtomRMSE",
+        "--plot=False",
+        "--save_cpu",
+    ]
+    argv += [f"--valid_file={valid_file}"] if valid_file is not None else [f"--valid_fraction={ff.valid_fraction}"]
+    if foundation is None:
+        argv += [
+            f"--lr={ff.learning_rate}",
+            f"--r_max={ff.r_max_angstrom}",
+            f"--num_channels={ff.num_channels}",
+            f"--max_L={ff.max_L}",
+            f"--num_interactions={ff.num_interactions}",
+            f"--correlation={ff.correlation}",
+        ]
+    else:
+        # Architecture and r_max come from the foundation model.
+        argv += [f"--foundation_model={foundation}", f"--lr={ff.finetune_learning_rate}"]
+        if ff.replay_file is not None:
+            argv += [
+                "--multiheads_finetuning=True",
+                f"--pt_train_file={ff.replay_file}",
+                f"--pseudolabel_replay={ff.pseudolabel_replay}",
+                "--force_mh_ft_lr=True",
+            ]
+        else:
+            argv += ["--multiheads_finetuning=False"]
+    return argv
+
+
+def train_model(
+    ff: Any,
+    train_file: str | Path,
+    output_dir: str | Path,
+    seed: int,
+    name: str = "model",
+    valid_file: str | Path | None = None,
+) -> Path:
+    """Train (or fine-tune, if ``ff.foundation_model`` is set) one MACE model.
+
+    ``ff`` is a :class:`thermodefect.settings.ForceFieldSettings`. Returns the
+    path of the trained ``<output_dir>/<name>.model``. Runs in this process.
+    """
+    import torch
+    from mace.cli.run_train import run
+    from mace.tools import build_default_arg_parser
+
+    train_file = Path(train_file)
+    if not train_file.is_file():
+        raise ForceFieldError(f"{train_file}: training file not found")
+    output_dir = Path(output_dir)
+    output_dir.mkdir(parents=True, exist_ok=True)
+    foundation = resolve_foundation_model(ff.foundation_model) if ff.foundation_model else None
+    argv = mace_arguments(ff, train_file, output_dir, seed, name, Path(valid_file) if valid_file else None, foundation)
+    dtype = torch.get_default_dtype()
+    try:
+        with _restore_root_logging():
+            run(build_default_arg_parser().parse_args(argv))
+    finally:
+        torch.set_default_dtype(dtype)  # mace-torch sets it globally
+    model_path = output_dir / f"{name}.model"
+    if not model_path.is_file():
+        raise ForceFieldError(f"mace-torch finished without writing {model_path}; see {output_dir / 'logs'}")
+    return model_path
+
+
+def train_ensemble(
+    ff: Any,
+    train_file: str | Path,
+    output_dir: str | Path,
+    seed: int,
+    valid_file: str | Path | None = None,
+) -> list[Path]:
+    """Train ``ff.ensemble_size`` models differing only in seed (``seed + k``).
+
+    Model k is ``<output_dir>/model-k.model``; models already present are
+    kept, so an interrupted ensemble resumes with the next model.
+    """
+    paths = []
+    for k in range(ff.ensemble_size):
+        path = Path(output_dir) / f"model-{k}.model"
+        if not path.is_file():
+            train_model(ff, train_file, output_dir, seed + k, name=f"model-{k}", valid_file=valid_file)
+        paths.append(path)
+    return paths
+
+
+@contextlib.contextmanager
+def _restore_root_logging():
+    """mace-torch adds file and stream handlers to the root logger on every run."""
+    import logging
+
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    try:
+        yield
+    finally:
+        for h in root.handlers:
+            if h not in handlers:
+                h.close()
+        root.handlers = handlers
+        root.setLevel(level)

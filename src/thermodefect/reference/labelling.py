@@ -1,0 +1,201 @@
+"""Label many structures with the reference(s), in parallel, resumably.
+
+Structures already in the datasets (same content key) are skipped; the rest
+go through an :class:`~thermodefect.workflow.executors.Executor`. Each result
+is written as soon as it arrives, by this (main) process only. A failure
+(exception, SCF not converged, NaN forces, timeout) becomes one line of
+``failures.jsonl`` and is retried up to ``ReferenceSettings.retries`` times;
+it never stops the run or loses a finished label. When the forces and the
+Hamiltonian references are the same, one calculation fills both datasets.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from dataclasses import dataclass, field
+from typing import Any, Iterable
+
+from thermodefect.data.forces import ForcesDataset, labelled_atoms
+from thermodefect.data.hamiltonians import HamiltonianDataset
+from thermodefect.data.keys import structure_key
+from thermodefect.errors import UserInputError
+
+WHAT = frozenset({"forces", "hamiltonian"})
+
+
+@dataclass
+class LabelTask:
+    """One reference calculation: which structure, which reference, which datasets."""
+
+    key: str
+    atoms: Any  # ase.Atoms
+    reference: dict[str, Any]  # ReferenceSettings as a dict (picklable)
+    targets: tuple[str, ...]  # subset of ("forces", "hamiltonian")
+    attempt: int = 1
+
+
+@dataclass
+class LabelReport:
+    n_new: int = 0
+    n_skipped: int = 0
+    n_failed: int = 0
+    seconds_per_label: list[float] = field(default_factory=list)
+
+    @property
+    def mean_seconds_per_label(self) -> float:
+        return sum(self.seconds_per_label) / len(self.seconds_per_label) if self.seconds_per_label else 0.0
+
+    def summary(self) -> str:
+        return (
+            f"labelled {self.n_new} new, skipped {self.n_skipped} already labelled, {self.n_failed} failed; "
+            f"{self.mean_seconds_per_label:.2f} s/label"
+        )
+
+
+def run_label_task(task: LabelTask):
+    """Worker side: build the reference and label one structure (picklable in/out)."""
+    from thermodefect.reference.registry import get_reference
+    from thermodefect.settings import ReferenceSettings
+
+    reference = get_reference(ReferenceSettings.model_validate(task.reference))
+    return reference.label(task.atoms, hamiltonian="hamiltonian" in task.targets)
+
+
+def _split_references(reference_settings):
+    """(forces settings, hamiltonian settings) from a References- or ReferenceSettings."""
+    if hasattr(reference_settings, "forces") and hasattr(reference_settings, "hamiltonian"):
+        return reference_settings.forces, reference_settings.hamiltonian
+    return reference_settings, reference_settings
+
+
+def _check_provides(settings, needs: str) -> None:
+    from thermodefect.reference.registry import get_reference
+
+    reference = get_reference(settings)
+    if needs not in reference.provides:
+        raise UserInputError(f"reference {settings.name!r} cannot label {needs} (it provides {', '.join(sorted(reference.provides))})")
+
+
+def _plan(structures, keys, what, forces_ds, ham_ds, forces_ref, ham_ref) -> tuple[list[LabelTask], int]:
+    have_forces = set(forces_ds.keys()) if "forces" in what else set()
+    have_ham = set(ham_ds.keys()) if "hamiltonian" in what else set()
+    same = forces_ref.model_dump() == ham_ref.model_dump()
+    tasks, skipped, seen = [], 0, set()
+    for atoms, key in zip(structures, keys):
+        if key in seen:
+            continue
+        seen.add(key)
+        need = tuple(t for t in ("forces", "hamiltonian") if t in what and key not in (have_forces if t == "forces" else have_ham))
+        if not need:
+            skipped += 1
+            continue
+        if same or len(need) == 1:
+            ref = forces_ref if need == ("forces",) else ham_ref
+            tasks.append(LabelTask(key, atoms, ref.model_dump(mode="json"), need))
+        else:
+            tasks.append(LabelTask(key, atoms, forces_ref.model_dump(mode="json"), ("forces",)))
+            tasks.append(LabelTask(key, atoms, ham_ref.model_dump(mode="json"), ("hamiltonian",)))
+    return tasks, skipped
+
+
+def _record_failure(path, task: LabelTask, metadata: dict[str, Any], exc: BaseException) -> None:
+    line = {
+        "key": task.key,
+        "defect": metadata.get("defect"),
+        "reference": task.reference["name"],
+        "targets": list(task.targets),
+        "reason": f"{type(exc).__name__}: {exc}".splitlines()[0],
+        "attempt": task.attempt,
+        "time": time.strftime("%Y-%m-%dT%H:%M:%S"),
+    }
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a") as fh:
+        fh.write(json.dumps(line, default=str) + "\n")
+        fh.flush()
+
+
+def label_structures(
+    structures: list,
+    reference_settings,
+    run,
+    what: Iterable[str] = ("forces", "hamiltonian"),
+    executor=None,
+    metadata: list[dict[str, Any]] | None = None,
+    progress: bool = True,
+) -> LabelReport:
+    """Label ``structures`` into ``run``'s datasets; see the module docstring.
+
+    ``reference_settings``: :class:`ReferencesSettings` (forces + hamiltonian)
+    or one :class:`ReferenceSettings` used for both. ``metadata[k]`` (e.g.
+    ``defect``, ``temperature_k``, ``config_type``) is stored with structure
+    ``k``'s labels; ``atoms.info`` supplies it where not given.
+    """
+    from tqdm import tqdm
+
+    from thermodefect.workflow.executors import LocalExecutor
+
+    what = frozenset(what)
+    if not what or not what <= WHAT:
+        raise UserInputError(f"--what must be a subset of forces,hamiltonian; got {','.join(sorted(what)) or 'nothing'}")
+    forces_ref, ham_ref = _split_references(reference_settings)
+    if "forces" in what:
+        _check_provides(forces_ref, "forces")
+    if "hamiltonian" in what:
+        _check_provides(ham_ref, "hamiltonian")
+    structures = list(structures)
+    metadata = list(metadata) if metadata is not None else [{} for _ in structures]
+    if len(metadata) != len(structures):
+        raise ValueError(f"{len(metadata)} metadata entries for {len(structures)} structures")
+    keys = [structure_key(atoms) for atoms in structures]
+    meta_by_key = {}
+    for atoms, key, meta in zip(structures, keys, metadata):
+        info = {k: atoms.info[k] for k in ("defect", "temperature_k", "config_type") if k in atoms.info}
+        meta_by_key.setdefault(key, {**info, **meta})
+    forces_ds = ForcesDataset(run.forces_dataset)
+    ham_ds = HamiltonianDataset(run.hamiltonian_dataset)
+    tasks, skipped = _plan(structures, keys, what, forces_ds, ham_ds, forces_ref, ham_ref)
+    report = LabelReport(n_skipped=skipped)
+    own_executor = executor is None
+    executor = executor or LocalExecutor(1)
+    bar = tqdm(total=len(tasks), desc="labelling", unit="label", file=sys.stderr, disable=not progress)
+    failed_keys: set[str] = set()
+    done_keys: set[str] = set()
+    try:
+        attempt = 1
+        while tasks:
+            retry = []
+            timeout = max(t.reference.get("timeout_s", 0) for t in tasks) or None
+            max_attempts = {t.key: 1 + int(t.reference.get("retries", 0)) for t in tasks}
+            for task, outcome in executor.map(run_label_task, tasks, timeout_s=timeout):
+                meta = meta_by_key[task.key]
+                if isinstance(outcome, BaseException):
+                    _record_failure(run.failures, task, meta, outcome)
+                    if task.attempt < max_attempts[task.key]:
+                        retry.append(LabelTask(task.key, task.atoms, task.reference, task.targets, task.attempt + 1))
+                    else:
+                        failed_keys.add(task.key)
+                        bar.update(1)
+                    continue
+                _write_label(task, outcome, meta, forces_ds, ham_ds)
+                report.seconds_per_label.append(outcome.seconds)
+                done_keys.add(task.key)
+                bar.update(1)
+            tasks, attempt = retry, attempt + 1
+    finally:
+        bar.close()
+        if own_executor:
+            executor.close()
+    report.n_new = len(done_keys - failed_keys)
+    report.n_failed = len(failed_keys)
+    return report
+
+
+def _write_label(task: LabelTask, label, meta: dict[str, Any], forces_ds: ForcesDataset, ham_ds: HamiltonianDataset) -> None:
+    if "forces" in task.targets:
+        forces_ds.append([labelled_atoms(task.atoms, label.energy_ev, label.forces_ev_per_angstrom, meta)])
+    if "hamiltonian" in task.targets:
+        sample = label.sample
+        sample.metadata = {**sample.metadata, **meta, "structure_key": task.key}
+        ham_ds.append(sample)

@@ -1,0 +1,68 @@
+"""Reference calculators by name.
+
+Built-in entries are import paths ("module:Class"), imported only when asked
+for, so the registry works without optional codes (GPAW) installed. A class
+that is a :class:`Reference` is built as ``cls(options)``; any other ASE
+calculator class (``toy``, ``albe``) is built as ``cls(**options)`` and wrapped
+in a :class:`CalculatorReference`.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Callable
+
+from thermodefect.errors import UserInputError
+from thermodefect.reference.base import Reference
+
+_REGISTRY: dict[str, str | type] = {
+    "xtb": "thermodefect.reference.xtb:XtbReference",
+    "gpaw": "thermodefect.reference.gpaw:GpawReference",
+    "ase": "thermodefect.reference.ase_calculator:AseReference",
+    "deeph": "thermodefect.reference.deeph_folders:DeepHReference",
+    "toy": "thermodefect.reference.toy:ToyTightBinding",
+    "albe": "thermodefect.reference.albe:AlbeGaAs",
+}
+
+
+def register_reference(name: str) -> Callable[[type], type]:
+    """Class decorator adding a reference (a :class:`Reference` or ASE calculator class)."""
+
+    def decorate(cls: type) -> type:
+        _REGISTRY[name] = cls
+        return cls
+
+    return decorate
+
+
+def known_references() -> list[str]:
+    return sorted(_REGISTRY)
+
+
+def import_object(path: str):
+    """``"package.module:Name"`` or ``"package.module.Name"`` -> the object."""
+    module_name, _, attr = path.partition(":") if ":" in path else path.rpartition(".")
+    try:
+        return getattr(importlib.import_module(module_name), attr)
+    except ModuleNotFoundError as exc:
+        raise UserInputError(f"cannot import {path!r}: module {exc.name!r} is not installed") from None
+    except (AttributeError, ValueError):
+        raise UserInputError(f"cannot import {path!r}: no such object") from None
+
+
+def reference_class(name: str) -> type:
+    if name not in _REGISTRY:
+        raise UserInputError(f"unknown reference {name!r}; known references: {', '.join(known_references())}")
+    entry = _REGISTRY[name]
+    return import_object(entry) if isinstance(entry, str) else entry
+
+
+def get_reference(settings) -> Reference:
+    """Build the reference a :class:`thermodefect.settings.ReferenceSettings` names."""
+    cls = reference_class(settings.name)
+    options = dict(settings.options)
+    if isinstance(cls, type) and issubclass(cls, Reference):
+        return cls(options)
+    from thermodefect.reference.ase_calculator import CalculatorReference
+
+    return CalculatorReference.from_class(settings.name, cls, options)

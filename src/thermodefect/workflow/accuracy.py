@@ -1,0 +1,179 @@
+"""Model versus reference on structures the model never saw.
+
+* Held-out test snapshots (independent MD at ``temperatures.test_k``):
+  Hamiltonian MAE, eigenvalue MAE of the bands nearest the gap, gap and
+  defect-level errors, per (defect, temperature). The model side uses the
+  predicted Hamiltonian *and* the predicted overlap, as in production.
+* Transfer cells (larger than any training cell): a few snapshots labelled by
+  the reference; gap and level errors and the time of both routes, measured
+  on the same structure in the same process.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+
+import numpy as np
+import scipy.linalg
+
+from thermodefect.workflow.rundir import atomic_write_json
+
+MILLI = 1e3
+
+
+def _atoms_of(sample):
+    atoms = sample.structure.to_atoms()
+    for key in ("defect", "defect_site", "defect_index"):
+        if key in sample.metadata:
+            value = sample.metadata[key]
+            atoms.info[key] = np.asarray(value) if key == "defect_site" else value
+    return atoms
+
+
+def _level_errors(reference, predicted) -> list[float]:
+    """|Δ| of each reference level (above the VBM) to the nearest predicted level."""
+    ref = [lv.above_vbm_ev for lv in reference.levels]
+    pred = [lv.above_vbm_ev for lv in predicted.levels]
+    if not ref or not pred:
+        return []
+    return [min(abs(r - p) for p in pred) for r in ref]
+
+
+def _gamma_eigenvalue_errors(sample, h_op, s_op, n_bands: int) -> np.ndarray:
+    from thermodefect.electronic.bloch import bloch_pair, kspace_pair
+    from thermodefect.hamiltonian.metrics import band_window
+
+    if sample.kspace is not None:
+        h_ref, s_ref = kspace_pair(sample.kspace, 0)
+    else:
+        h_ref, s_ref = bloch_pair(*sample.realspace, k_frac=np.zeros(3))
+    h_pred, s_pred = bloch_pair(h_op, s_op, k_frac=np.zeros(3))
+    dense = [m.toarray() if hasattr(m, "toarray") else np.asarray(m) for m in (h_ref, s_ref, h_pred, s_pred)]
+    e_ref = scipy.linalg.eigh(dense[0], dense[1], eigvals_only=True)
+    e_pred = scipy.linalg.eigh(dense[2], dense[3], eigvals_only=True)
+    window = band_window(len(e_ref), sample.n_electrons, n_bands)
+    return np.abs(e_pred[window] - e_ref[window])
+
+
+def compare(ctx, sample) -> dict:
+    """Errors of the model (predicted H and S) against one reference sample."""
+    from thermodefect.electronic.analysis import analyze_sample
+    from thermodefect.hamiltonian import predict
+    from thermodefect.workflow.stages import load_predictors, predict_gap
+
+    atoms = _atoms_of(sample)
+    reference = analyze_sample(sample, atoms, ctx.settings.electronic)
+    predicted, seconds = predict_gap(ctx, atoms)
+    row = {
+        "defect": sample.metadata.get("defect", "unknown"),
+        "temperature_k": sample.metadata.get("temperature_k"),
+        "cell_atoms": len(atoms),
+        "gap_error_mev": abs(predicted.gap_ev - reference.gap_ev) * MILLI,
+        "level_errors_mev": [e * MILLI for e in _level_errors(reference, predicted)],
+        "n_levels_reference": len(reference.levels),
+        "n_levels_model": len(predicted.levels),
+        "reference_gap_ev": reference.gap_ev,
+        "model_gap_ev": predicted.gap_ev,
+        "model_seconds": seconds,
+    }
+    if len(atoms) <= ctx.settings.electronic.sparse_above_atoms:
+        ham, overlap = load_predictors(ctx)
+        h_op, s_op = predict(ham, [atoms])[0], predict(overlap, [atoms])[0]
+        row["eigenvalue_mae_mev"] = float(_gamma_eigenvalue_errors(sample, h_op, s_op, ctx.settings.electronic.bands_near_gap).mean() * MILLI)
+    return row
+
+
+def _group(rows: list[dict], ham_mae: dict[tuple, float]) -> list[dict]:
+    groups = defaultdict(list)
+    for r in rows:
+        groups[(r["defect"], r["temperature_k"], r["cell_atoms"])].append(r)
+    out = []
+    for (defect, t, n), members in sorted(groups.items(), key=lambda kv: (kv[0][2], str(kv[0][0]), kv[0][1] or 0)):
+        levels = [e for m in members for e in m["level_errors_mev"]]
+        eig = [m["eigenvalue_mae_mev"] for m in members if "eigenvalue_mae_mev" in m]
+        out.append({
+            "defect": defect, "temperature_k": t, "cell_atoms": n, "n": len(members),
+            "gap_mae_mev": float(np.mean([m["gap_error_mev"] for m in members])),
+            "level_mae_mev": float(np.mean(levels)) if levels else None,
+            "eigenvalue_mae_mev": float(np.mean(eig)) if eig else None,
+            "hamiltonian_mae_mev": ham_mae.get((defect, t)),
+        })
+    return out
+
+
+def _hamiltonian_mae_by_stratum(ctx, keys: list[str]) -> dict[tuple, float]:
+    """Matrix-element MAE (meV) of the final ensemble per (defect, temperature)."""
+    from thermodefect.data.hamiltonians import HamiltonianDataset
+    from thermodefect.hamiltonian import evaluate
+    from thermodefect.workflow.stages import load_predictors
+
+    dataset = HamiltonianDataset(ctx.run.hamiltonian_dataset)
+    ham, _ = load_predictors(ctx)
+    strata = defaultdict(list)
+    for k in keys:
+        meta = dataset.metadata(k)
+        strata[(meta.get("defect", "unknown"), meta.get("temperature_k"))].append(dataset[k])
+    return {key: evaluate(ham, samples, bands_near_gap=ctx.settings.electronic.bands_near_gap)["mae"] for key, samples in strata.items()}
+
+
+def _transfer_structures(ctx) -> list:
+    from thermodefect.workflow.stages import md_frames, md_jobs
+
+    s = ctx.settings
+    wanted = s.electronic.transfer_reference_snapshots
+    if wanted == 0:
+        return []
+    temps = sorted(s.temperatures.production_k)
+    t_mid = temps[len(temps) // 2]
+    order = list(s.defects.names) + (["pristine"] if s.defects.include_pristine else [])
+    out = []
+    for n in s.supercells.transfer_atoms:
+        jobs = {j["defect"]: j for j in md_jobs(ctx) if j["set"] == "transfer" and j["n_atoms"] == n and j["temperature_k"] == t_mid}
+        for defect in order[:wanted]:
+            _, frame = md_frames(ctx, jobs[defect], 1)[-1]
+            frame.info.update(defect=defect, temperature_k=t_mid, config_type="transfer")
+            out.append(frame)
+    return out
+
+
+def accuracy_stage(ctx) -> dict:
+    from thermodefect.data.hamiltonians import HamiltonianDataset
+    from thermodefect.data.keys import structure_key
+    from thermodefect.reference.labelling import label_structures
+
+    keys = json.loads((ctx.run.results / "hamiltonian_training_keys.json").read_text())
+    dataset = HamiltonianDataset(ctx.run.hamiltonian_dataset)
+    ctx.log(f"comparing model and reference on {len(keys['test'])} held-out snapshots")
+    test_rows = [compare(ctx, dataset[k]) for k in keys["test"]]
+    ham_mae = _hamiltonian_mae_by_stratum(ctx, keys["test"]) if keys["test"] else {}
+
+    transfer = _transfer_structures(ctx)
+    transfer_rows, timing = [], None
+    if transfer:
+        ctx.log(f"labelling {len(transfer)} transfer-cell snapshots with the reference (timed)")
+        report = label_structures(transfer, ctx.settings.reference.hamiltonian, ctx.run, what=("hamiltonian",),
+                                  metadata=[{k: a.info[k] for k in ("defect", "temperature_k", "config_type", "defect_site", "defect_index") if k in a.info} for a in transfer])
+        for atoms in transfer:
+            key = structure_key(atoms)
+            if key in dataset:
+                transfer_rows.append(compare(ctx, dataset[key]))
+        if transfer_rows and report.seconds_per_label:
+            model_s = float(np.mean([r["model_seconds"] for r in transfer_rows]))
+            ref_s = float(np.mean(report.seconds_per_label))
+            timing = {"cell_atoms": transfer_rows[0]["cell_atoms"], "reference_seconds": ref_s, "model_seconds": model_s,
+                      "speedup": ref_s / model_s, "note": "same structures, same process; model = H + S prediction + eigensolver"}
+    result = {
+        "test": _group(test_rows, ham_mae),
+        "transfer": _group(transfer_rows, {}),
+        "per_snapshot": test_rows + transfer_rows,
+        "timing": timing,
+    }
+    atomic_write_json(ctx.run.results / "accuracy.json", result)
+    gap = [r["gap_error_mev"] for r in test_rows]
+    levels = [e for r in test_rows for e in r["level_errors_mev"]]
+    return {
+        "gap_mae_mev": float(np.mean(gap)) if gap else float("nan"),
+        "level_mae_mev": float(np.mean(levels)) if levels else float("nan"),
+        "speedup": timing["speedup"] if timing else float("nan"),
+    }

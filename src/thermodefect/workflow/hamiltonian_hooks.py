@@ -1,0 +1,177 @@
+"""The Hamiltonian active-learning loop wired to the reference, datasets and model."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from thermodefect.active.hamiltonian import Candidate
+from thermodefect.workflow.snapshots import derived_seed
+
+
+class MeanEnsemble:
+    """Ensemble members behind the single-model interface: blocks = mean over members.
+
+    ``predict``/``evaluate`` of :mod:`thermodefect.hamiltonian` accept it in
+    place of one model (they use ``config``, ``layout``, ``device``, ``dtype``
+    and call it on a batch).
+    """
+
+    def __init__(self, members: Sequence):
+        if not members:
+            raise ValueError("an ensemble needs at least one member")
+        self.members = list(members)
+        first = self.members[0]
+        self.config, self.layout = first.config, first.layout
+
+    @property
+    def device(self):
+        return self.members[0].device
+
+    @property
+    def dtype(self):
+        return self.members[0].dtype
+
+    def eval(self):
+        for m in self.members:
+            m.eval()
+        return self
+
+    def __call__(self, batch):
+        out = self.members[0](batch)
+        for m in self.members[1:]:
+            out = out + m(batch)
+        return out / len(self.members)
+
+
+def members_complete(directory: Path, size: int) -> bool:
+    """True when ``directory`` holds ``size`` saved members (member-0 … member-{size-1})."""
+    from thermodefect.hamiltonian.checkpoint import load_model
+
+    for k in range(size):
+        member = directory / f"member-{k}"
+        if not member.is_dir():
+            return False
+        try:
+            load_model(member)
+        except Exception:  # half-written or foreign: retrain it
+            return False
+    return True
+
+
+def split_train_valid(keys: Sequence[str], fraction: float, seed: int) -> tuple[list[str], list[str]]:
+    """Random validation split; at least one validation sample when 4 or more samples."""
+    keys = sorted(keys)
+    n_valid = int(round(fraction * len(keys)))
+    if len(keys) >= 4:
+        n_valid = max(n_valid, 1)
+    order = np.random.default_rng(seed).permutation(len(keys))
+    valid = [keys[i] for i in order[:n_valid]]
+    train = [keys[i] for i in order[n_valid:]]
+    return train, valid
+
+
+def train_or_load_ensemble(ctx, keys: Sequence[str], directory: Path, target: str, size: int, seed_label: str):
+    """Members 0..size-1 in ``directory``: loaded when saved, trained otherwise."""
+    from thermodefect.data.hamiltonians import HamiltonianDataset
+    from thermodefect.hamiltonian import load_model, train_model
+
+    settings = ctx.settings
+    dataset = HamiltonianDataset(ctx.run.hamiltonian_dataset)
+    samples = None
+    members = []
+    for k in range(size):
+        member_dir = directory / f"member-{k}"
+        if member_dir.is_dir():
+            try:
+                members.append(load_model(member_dir, settings.hamiltonian.device))
+                continue
+            except Exception:
+                pass  # killed while saving: train again
+        if samples is None:
+            seed = derived_seed(settings.run.seed, seed_label, "split")
+            train_keys, valid_keys = split_train_valid(keys, settings.hamiltonian.valid_fraction, seed)
+            samples = ([dataset[key] for key in train_keys], [dataset[key] for key in valid_keys])
+        ctx.log(f"training {target} model {k + 1}/{size} on {len(samples[0])} structures ({len(samples[1])} validation)")
+        result = train_model(
+            samples[0], samples[1], settings.hamiltonian, member_dir,
+            seed=derived_seed(settings.run.seed, seed_label, k), target=target,
+        )
+        members.append(result.model)
+    return members
+
+
+class PipelineHamiltonianHooks:
+    """:class:`~thermodefect.active.hamiltonian.HamiltonianALHooks` for a real run."""
+
+    def __init__(self, ctx):
+        self.ctx = ctx
+
+    def label(self, candidates: Sequence[Candidate]) -> dict[str, str]:
+        from thermodefect.data.hamiltonians import HamiltonianDataset
+        from thermodefect.data.keys import structure_key
+        from thermodefect.reference.labelling import label_structures
+        from thermodefect.workflow.executors import get_executor
+
+        s = self.ctx.settings
+        same = s.reference.forces.model_dump() == s.reference.hamiltonian.model_dump()
+        # One calculation serves both datasets when the references are the same.
+        what = ("forces", "hamiltonian") if same else ("hamiltonian",)
+        atoms = [c.atoms for c in candidates]
+        metadata = [
+            {"defect": c.defect, "temperature_k": c.temperature_k, "config_type": "md", "pool_key": c.key,
+             **{k: c.atoms.info[k] for k in ("defect_site", "defect_index") if k in c.atoms.info}}
+            for c in candidates
+        ]
+        executor = get_executor(s.compute, self.ctx.run.root)
+        try:
+            label_structures(atoms, s.reference, self.ctx.run, what=what, executor=executor, metadata=metadata)
+        finally:
+            executor.close()
+        dataset = HamiltonianDataset(self.ctx.run.hamiltonian_dataset)
+        have = set(dataset.keys())
+        out = {}
+        for c in candidates:
+            key = structure_key(c.atoms)
+            if key in have:
+                out[c.key] = key
+        return out
+
+    def train(self, dataset_keys, round_dir: Path, round_index: int):
+        s = self.ctx.settings
+        return train_or_load_ensemble(self.ctx, dataset_keys, Path(round_dir), "hamiltonian", s.hamiltonian.ensemble_size, f"ham-round-{round_index}")
+
+    def evaluate(self, ensemble, test_dataset_keys) -> dict:
+        from thermodefect.data.hamiltonians import HamiltonianDataset
+        from thermodefect.hamiltonian import evaluate
+
+        dataset = HamiltonianDataset(self.ctx.run.hamiltonian_dataset)
+        samples = [dataset[k] for k in test_dataset_keys]
+        metrics = evaluate(MeanEnsemble(ensemble), samples, bands_near_gap=self.ctx.settings.electronic.bands_near_gap)
+        return {
+            "hamiltonian_mae_mev": metrics["mae"],
+            "onsite_mae_mev": metrics["mae_onsite"],
+            "hopping_mae_mev": metrics["mae_hopping"],
+            "eigenvalue_mae_mev": metrics["eigenvalue_mae"],
+            "per_defect_hamiltonian_mae_mev": metrics["per_defect"],
+            "per_defect_eigenvalue_mae_mev": metrics.get("eigenvalue_mae_per_defect", {}),
+            "n_test": metrics["n_samples"],
+        }
+
+    def uncertainty(self, ensemble, atoms):
+        from thermodefect.hamiltonian import ensemble_uncertainty
+
+        spread = ensemble_uncertainty(ensemble, list(atoms))
+        return np.array([x["max_std"] for x in spread]), np.array([x["rmsd"] for x in spread])
+
+    def features(self, atoms):
+        from thermodefect.active.selection import radial_fingerprint
+
+        return np.stack([radial_fingerprint(a) for a in atoms])
+
+
+def read_al_state(path: Path) -> dict:
+    return json.loads(Path(path).read_text()) if Path(path).exists() else {"rounds": []}

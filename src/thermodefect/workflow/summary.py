@@ -1,0 +1,128 @@
+"""``results/thermal.json`` and ``results/summary.json`` from the stages' outputs."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections import defaultdict
+from pathlib import Path
+
+import numpy as np
+
+from thermodefect.workflow.rundir import atomic_write_json
+
+
+def _read(path: Path, default=None):
+    return json.loads(path.read_text()) if path.exists() else default
+
+
+def thermal_table(ctx) -> list[dict]:
+    """Mean, broadening (std) and standard error per (cell, defect, T) from the snapshot predictions."""
+    from thermodefect.electronic.thermal import Statistic
+
+    rows = []
+    for path in sorted((ctx.run.results / "snapshots").glob("*.json")):
+        data = json.loads(path.read_text())
+        snaps = data["snapshots"]
+        row = {"cell_atoms": data["cell_atoms"], "defect": data["defect"], "temperature_k": data["temperature_k"],
+               "n_snapshots": len(snaps)}
+        for q in ("gap", "vbm", "cbm"):
+            st = Statistic.of([s[f"{q}_ev"] for s in snaps])
+            row.update({f"{q}_mean_ev": st.mean, f"{q}_std_ev": st.std, f"{q}_sem_ev": st.stderr})
+        by_rank = defaultdict(list)
+        for s in snaps:
+            for rank, level in enumerate(s["levels"], start=1):
+                by_rank[rank].append(level["above_vbm_ev"])
+        row["levels"] = []
+        for rank, values in sorted(by_rank.items()):
+            st = Statistic.of(values)
+            row["levels"].append({"label": f"level {rank}", "mean_ev": st.mean, "std_ev": st.std, "sem_ev": st.stderr,
+                                  "relative_to": "VBM", "n_snapshots": st.n})
+        rows.append(row)
+    rows.sort(key=lambda r: (r["cell_atoms"], r["defect"], r["temperature_k"]))
+    return rows
+
+
+def _forcefield_section(run) -> dict | None:
+    summary = _read(run.results / "ff_al_summary.json")
+    if summary is None:
+        return None
+    rounds = []
+    for m in summary.get("metrics", []):
+        test = m.get("test") or {}
+        overall = test.get("overall", {})
+        row = {"round": m["round"], "n_labels": m.get("labels_used")}
+        if "n_selected" in m:
+            row["n_selected"] = m["n_selected"]
+        for key in ("energy_mae_mev_per_atom", "force_mae_mev_per_angstrom", "force_rmse_mev_per_angstrom"):
+            if key in overall:
+                row[key] = overall[key]
+        if "per_defect" in test:
+            row["per_defect"] = test["per_defect"]
+        rounds.append(row)
+    return {"rounds": rounds, "converged": summary.get("converged")}
+
+
+def _hamiltonian_section(run) -> dict | None:
+    state = _read(run.results / "hamiltonian_al.json")
+    if state is None:
+        return None
+    rounds = []
+    for r in state["rounds"]:
+        if "metrics" not in r:
+            continue
+        m = r["metrics"]
+        rounds.append({"round": r["round"], "n_labels": r.get("n_labels"), **{k: m[k] for k in (
+            "hamiltonian_mae_mev", "eigenvalue_mae_mev", "onsite_mae_mev", "hopping_mae_mev") if k in m}})
+    stopped = state.get("stopped")
+    return {"rounds": rounds, "converged": stopped in ("eigenvalue MAE saturated", "pool exhausted"), "stopped": stopped}
+
+
+def _labels_section(ctx) -> dict:
+    from thermodefect.data.forces import ForcesDataset
+    from thermodefect.data.hamiltonians import HamiltonianDataset
+
+    run, s = ctx.run, ctx.settings
+    failures = run.failures.read_text().splitlines() if run.failures.exists() else []
+    return {
+        "forces": len(ForcesDataset(run.forces_dataset).keys()) if run.forces_dataset.exists() else 0,
+        "hamiltonian": len(HamiltonianDataset(run.hamiltonian_dataset)),
+        "failures": len(failures),
+        "reference_forces": f"{s.reference.forces.name} {s.reference.forces.options}",
+        "reference_hamiltonian": f"{s.reference.hamiltonian.name} {s.reference.hamiltonian.options}",
+    }
+
+
+def write_summary(ctx) -> dict:
+    """Assemble every number of the run into ``results/summary.json``."""
+    import thermodefect
+
+    run = ctx.run
+    stages = ctx.manifest.stages()
+    started = min((st.get("started", "") for st in stages.values() if st.get("started")), default="")
+    wall = sum(float(st.get("info", {}).get("wall_time_s", 0.0)) for st in stages.values())
+    summary = {
+        "config": ctx.settings.model_dump(mode="json"),
+        "run": {"directory": str(run.root), "started": started, "finished": time.strftime("%Y-%m-%dT%H:%M:%S"),
+                "wall_time_s": wall, "thermodefect_version": thermodefect.__version__},
+        "labels": _labels_section(ctx),
+    }
+    ff = _forcefield_section(run)
+    if ff:
+        summary["forcefield"] = ff
+    ham = _hamiltonian_section(run)
+    if ham:
+        summary["hamiltonian"] = ham
+    acc = _read(run.results / "accuracy.json")
+    if acc:
+        summary["accuracy"] = acc["test"] + acc["transfer"]
+        if acc.get("timing"):
+            summary["timing"] = acc["timing"]
+    thermal = _read(run.results / "thermal.json")
+    if thermal:
+        summary["thermal"] = thermal
+    validation = _read(run.results / "md_validation.json")
+    if validation:
+        summary["md_validation"] = validation
+    atomic_write_json(run.results / "summary.json", summary)
+    return summary

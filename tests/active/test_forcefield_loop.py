@@ -1,0 +1,90 @@
+"""The force-field active-learning loop: runs end to end and resumes without relabelling."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from ase.build import bulk
+
+import thermodefect.active.forcefield as loop
+from thermodefect.reference.albe import AlbeGaAs
+from thermodefect.settings import settings_from_dict
+from thermodefect.workflow.rundir import RunDirectory
+
+
+class CountingAlbeLabeller:
+    """A ``label_fn`` that labels with the Albe potential and records every call."""
+
+    def __init__(self):
+        self.calls: list[int] = []
+
+    def __call__(self, structures):
+        self.calls.append(len(structures))
+        out = []
+        for atoms in structures:
+            atoms = atoms.copy()
+            atoms.calc = AlbeGaAs()
+            atoms.info["REF_energy"] = atoms.get_potential_energy()
+            atoms.arrays["REF_forces"] = atoms.get_forces()
+            atoms.calc = None
+            out.append(atoms)
+        return out
+
+
+def _settings(tmp_path):
+    return settings_from_dict(
+        {
+            "run": {"directory": str(tmp_path / "run"), "seed": 3},
+            "labelling": {"rattled_per_defect": 3, "rattle_stdev_angstrom": 0.08},
+            "forcefield": {
+                "ensemble_size": 2, "num_channels": 8, "max_L": 0, "num_interactions": 1, "correlation": 2,
+                "r_max_angstrom": 4.0, "max_num_epochs": 1, "batch_size": 2, "valid_fraction": 0.3,
+            },
+            "md": {"thermostat": "langevin", "timestep_fs": 2.0},
+            "forcefield_al": {
+                "exploration_temperatures_k": [600.0], "md_steps": 10, "md_sample_interval": 5,
+                "threshold_ev_per_angstrom": 1e-9, "max_selected_per_round": 2, "max_rounds": 2,
+                "test_snapshots_per_defect": 2, "test_temperature_k": 300.0,
+            },
+        }
+    )
+
+
+def _cells():
+    pristine = bulk("GaAs", "zincblende", a=5.65, cubic=True)
+    vacancy = pristine.copy()
+    del vacancy[1]
+    return {"pristine": pristine, "V_As": vacancy}
+
+
+def test_killed_loop_resumes_without_relabelling(tmp_path, monkeypatch):
+    settings = _settings(tmp_path)
+    run = RunDirectory.create(settings.run.directory, "config")
+    labeller = CountingAlbeLabeller()
+    real_train = loop.train_ensemble
+
+    def train_then_die_in_round_1(ff, train_file, output_dir, seed, **kw):
+        if output_dir.name == "round-1":
+            raise KeyboardInterrupt("killed after labelling round 1")
+        return real_train(ff, train_file, output_dir, seed, **kw)
+
+    monkeypatch.setattr(loop, "train_ensemble", train_then_die_in_round_1)
+    with pytest.raises(KeyboardInterrupt):
+        loop.run_forcefield_active_learning(settings, run, _cells(), labeller, progress=False)
+    # initial rattled cells (2 defects x 3), test set (2 defects x 2), round-1 picks (cap 2)
+    assert labeller.calls == [6, 4, 2]
+    assert "round-1/labels" in run.manifest.items_done(loop.STAGE)
+
+    monkeypatch.setattr(loop, "train_ensemble", real_train)
+    summary = loop.run_forcefield_active_learning(settings, run, _cells(), labeller, progress=False)
+    assert labeller.calls == [6, 4, 2]  # nothing relabelled
+    assert summary["rounds"] == 2 and not summary["converged"]
+    assert run.manifest.is_done(loop.STAGE)
+    round_1 = json.loads((run.results / "ff_al_round-1.json").read_text())
+    assert round_1["labels_used"] == 8
+    assert set(round_1["test"]["per_defect"]) == {"pristine", "V_As"}
+    assert round_1["test"]["overall"]["force_rmse_mev_per_angstrom"] >= round_1["test"]["overall"]["force_mae_mev_per_angstrom"] > 0
+    assert len(summary["final_models"]) == 2
+    assert (run.report / "figures" / "ff_learning_curve.png").stat().st_size > 0
+    assert (run.report / "figures" / "ff_parity.png").stat().st_size > 0

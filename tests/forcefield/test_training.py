@@ -1,0 +1,51 @@
+"""Training, fine-tuning from a local foundation file, and foundation-name errors."""
+
+from __future__ import annotations
+
+import pytest
+from ase.build import bulk
+
+import thermodefect.forcefield.training as training
+from thermodefect.errors import UserInputError
+from thermodefect.forcefield import ForceFieldEnsemble, train_ensemble, train_model
+
+
+def test_finetune_from_local_foundation_keeps_its_architecture(tmp_path, albe_training_file, tiny_mace):
+    foundation = train_model(tiny_mace, albe_training_file, tmp_path / "foundation", seed=1)
+    # The settings ask for another architecture; fine-tuning must take the foundation's.
+    finetune = tiny_mace.model_copy(update={"foundation_model": str(foundation), "num_channels": 16, "r_max_angstrom": 5.0})
+    assert "--foundation_model=" + str(foundation) in training.mace_arguments(finetune, albe_training_file, tmp_path, 2, foundation=str(foundation))
+    tuned = train_model(finetune, albe_training_file, tmp_path / "tuned", seed=2)
+    assert (tmp_path / "tuned" / "logs").is_dir() and (tmp_path / "tuned" / "results").is_dir()
+    import torch
+
+    model = torch.load(tuned, map_location="cpu", weights_only=False)  # our own trained file
+    assert model.r_max.item() == pytest.approx(4.0)
+    assert model.node_embedding.linear.irreps_out.dim == 8
+    atoms = bulk("GaAs", "zincblende", a=5.65, cubic=True)
+    assert ForceFieldEnsemble([tuned]).predict(atoms).forces_ev_per_angstrom.shape == (1, 8, 3)
+
+
+def test_ensemble_resumes_and_models_differ(tmp_path, albe_training_file, tiny_mace):
+    paths = train_ensemble(tiny_mace, albe_training_file, tmp_path, seed=5)
+    assert [p.name for p in paths] == ["model-0.model", "model-1.model"]
+    stamp = paths[0].stat().st_mtime_ns
+    assert train_ensemble(tiny_mace, albe_training_file, tmp_path, seed=5) == paths
+    assert paths[0].stat().st_mtime_ns == stamp  # not retrained
+
+
+def test_unknown_foundation_name_is_one_line_user_error():
+    with pytest.raises(UserInputError, match="neither a file nor a mace-torch model name"):
+        training.resolve_foundation_model("no-such-model")
+
+
+def test_unfetchable_named_foundation_suggests_a_local_path(monkeypatch):
+    import mace.calculators.foundations_models as foundations
+
+    def offline(name):
+        raise OSError("network unreachable")
+
+    monkeypatch.setattr(foundations, "download_mace_mp_checkpoint", offline)
+    with pytest.raises(UserInputError, match="local .model file path") as err:
+        training.resolve_foundation_model("small")
+    assert "\n" not in str(err.value)
