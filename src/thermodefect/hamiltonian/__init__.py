@@ -1,0 +1,35 @@
+"""E(3)-equivariant model of Hamiltonian and overlap blocks (DeepH-E3 style).
+
+Public API::
+
+    model = build_model(settings, basis, target)            # settings: HamiltonianModelSettings
+    result = train_model(train, valid, settings, out_dir, seed, target)
+    results = train_ensemble(train, valid, settings, out_dir, seed, target)
+    model = load_model(directory); models = load_ensemble(directory)
+    operators = predict(model, atoms_list)                   # list[BlockOperator]
+    spread = ensemble_uncertainty(models, atoms_list)       # [{"max_std", "rmsd"}]
+    metrics = evaluate(model, samples, bands_near_gap=30)
+"""
+
+from thermodefect.hamiltonian.checkpoint import load_model, save_model
+from thermodefect.hamiltonian.config import PRESETS, ModelConfig
+from thermodefect.hamiltonian.metrics import evaluate
+from thermodefect.hamiltonian.model import HamiltonianModel
+from thermodefect.hamiltonian.predict import ensemble_uncertainty, predict
+from thermodefect.hamiltonian.train import TrainResult, build_model, load_ensemble, train_ensemble, train_model
+
+__all__ = [
+    "PRESETS",
+    "HamiltonianModel",
+    "ModelConfig",
+    "TrainResult",
+    "build_model",
+    "ensemble_uncertainty",
+    "evaluate",
+    "load_ensemble",
+    "load_model",
+    "predict",
+    "save_model",
+    "train_ensemble",
+    "train_model",
+]

@@ -1,0 +1,114 @@
+"""Architecture hyperparameters of one model: settings + basis + target, resolved.
+
+A :class:`ModelConfig` is what a checkpoint's JSON stores; rebuilding a model
+from it gives the same tensor names and shapes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields
+from typing import Any
+
+from thermodefect.errors import UserInputError
+
+TARGETS = ("hamiltonian", "overlap")
+
+PRESETS: dict[str, dict[str, Any]] = {
+    # DeepH-E3's published GaAs-scale model.
+    "published": {
+        "irreps_node": "64x0e+32x1o+16x2e+8x3o+8x4e",
+        "irreps_edge": "64x0e+32x1o+32x1e+16x2e+16x2o+8x3o+8x3e+8x4e+8x4o",
+        "lmax": 4,
+        "num_layers": 3,
+        "radial_basis_size": 16,
+        "radial_hidden": 64,
+    },
+    # Small enough to train on 64-atom cells on a CPU in minutes.
+    "fast": {
+        "irreps_node": "16x0e+8x1o+4x2e",
+        "irreps_edge": "16x0e+8x1o+4x1e+4x2e+4x2o+2x3o+2x3e+2x4e",
+        "lmax": 4,
+        "num_layers": 2,
+        "radial_basis_size": 8,
+        "radial_hidden": 32,
+    },
+}
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    basis: dict[int, str]  # atomic number -> orbital irreps
+    target: str  # "hamiltonian" (eV) or "overlap" (dimensionless)
+    irreps_node: str
+    irreps_edge: str
+    lmax: int  # of the bond-direction spherical harmonics
+    num_layers: int
+    cutoff_angstrom: float
+    radial_basis_size: int
+    radial_hidden: int
+    avg_num_neighbors: float
+    dtype: str  # "float32" or "float64"
+
+    def to_json(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["basis"] = {str(z): b for z, b in self.basis.items()}
+        return data
+
+    @classmethod
+    def from_json(cls, data: Any, source: str) -> "ModelConfig":
+        """Strictly parse a checkpoint's config: exact keys, right types."""
+        if not isinstance(data, dict):
+            raise UserInputError(f"{source}: model config is not a JSON object")
+        names = {f.name for f in fields(cls)}
+        if set(data) != names:
+            odd = sorted(set(data) ^ names)
+            raise UserInputError(f"{source}: model config has unexpected or missing keys {odd}")
+        types = {"basis": dict, "target": str, "irreps_node": str, "irreps_edge": str, "lmax": int,
+                 "num_layers": int, "cutoff_angstrom": (int, float), "radial_basis_size": int,
+                 "radial_hidden": int, "avg_num_neighbors": (int, float), "dtype": str}
+        for key, kind in types.items():
+            if not isinstance(data[key], kind) or isinstance(data[key], bool):
+                raise UserInputError(f"{source}: model config key {key!r} has the wrong type")
+        try:
+            basis = {int(z): str(b) for z, b in data["basis"].items()}
+        except ValueError:
+            raise UserInputError(f"{source}: model config basis keys must be atomic numbers") from None
+        config = cls(**{**data, "basis": basis, "cutoff_angstrom": float(data["cutoff_angstrom"]),
+                        "avg_num_neighbors": float(data["avg_num_neighbors"])})
+        config.check(source)
+        return config
+
+    def check(self, source: str = "model") -> None:
+        from thermodefect.orbitals import parse_basis
+
+        if self.target not in TARGETS:
+            raise UserInputError(f"{source}: target must be one of {TARGETS}, got {self.target!r}")
+        if self.dtype not in ("float32", "float64"):
+            raise UserInputError(f"{source}: dtype must be float32 or float64, got {self.dtype!r}")
+        if min(self.lmax, self.num_layers, self.radial_basis_size, self.radial_hidden) < 1 or self.cutoff_angstrom <= 0:
+            raise UserInputError(f"{source}: lmax, num_layers, radial sizes and the cutoff must be positive")
+        try:
+            for b in self.basis.values():
+                parse_basis(b)
+        except ValueError as exc:
+            raise UserInputError(f"{source}: {exc}") from None
+
+
+def resolve_config(settings, basis: dict[int, str], target: str, avg_num_neighbors: float = 1.0) -> ModelConfig:
+    """Fill unset architecture options of ``HamiltonianModelSettings`` from its preset."""
+    preset = PRESETS[settings.preset]
+    config = ModelConfig(
+        basis={int(z): str(b) for z, b in sorted(basis.items())},
+        target=target,
+        irreps_node=settings.irreps_node or preset["irreps_node"],
+        irreps_edge=settings.irreps_edge or preset["irreps_edge"],
+        lmax=settings.lmax if settings.lmax is not None else preset["lmax"],
+        num_layers=settings.num_layers or preset["num_layers"],
+        cutoff_angstrom=float(settings.cutoff_angstrom),
+        radial_basis_size=settings.radial_basis_size or preset["radial_basis_size"],
+        radial_hidden=settings.radial_hidden or preset["radial_hidden"],
+        avg_num_neighbors=float(avg_num_neighbors),
+        dtype=settings.default_dtype,
+    )
+    config.check("hamiltonian settings")
+    return config

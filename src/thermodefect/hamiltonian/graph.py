@@ -1,0 +1,79 @@
+"""Crystal graphs for the Hamiltonian model.
+
+Atoms are nodes. Every pair ``(i, j, R)`` with ``|r_j + R·cell - r_i| <
+cutoff`` is an edge, self-pairs ``(i, i, 0)`` included (onsite blocks), and
+both directions of each pair are present, so every edge has a partner
+``(j, i, -R)``; the model uses it to make blocks Hermitian by construction.
+Periodic images of an atom itself (``(i, i, R != 0)``) are ordinary edges.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from ase.neighborlist import primitive_neighbor_list
+
+from thermodefect.data.operators import Structure
+
+
+@dataclass
+class CrystalGraph:
+    """One structure's graph in numpy; lengths in Å."""
+
+    numbers: np.ndarray  # (n_atoms,) int atomic numbers
+    edge_index: np.ndarray  # (2, n_edges) int, (i, j): block row atom, column atom
+    cell_shift: np.ndarray  # (n_edges, 3) int, lattice vector R of j's image (fractional)
+    edge_vector: np.ndarray  # (n_edges, 3) float, r_j + R·cell - r_i, Å
+    partner: np.ndarray  # (n_edges,) int, index of the edge (j, i, -R)
+    cell: np.ndarray  # (3, 3) lattice vectors as rows, Å
+
+    @property
+    def n_atoms(self) -> int:
+        return len(self.numbers)
+
+    @property
+    def n_edges(self) -> int:
+        return self.edge_index.shape[1]
+
+
+def edge_keys(edge_index: np.ndarray, cell_shift: np.ndarray) -> list[tuple[int, int, int, int, int]]:
+    """``(i, j, Rx, Ry, Rz)`` of each edge, for matching edges between graphs and data."""
+    stacked = np.concatenate([edge_index.T, cell_shift], axis=1)
+    return [tuple(int(v) for v in row) for row in stacked]
+
+
+def build_graph(structure: Structure, cutoff_angstrom: float) -> CrystalGraph:
+    """All pairs within ``cutoff_angstrom`` plus the onsite self-pairs.
+
+    Edges are ordered by (i, j, R) so the graph of a structure does not depend
+    on neighbour-list internals.
+    """
+    positions = np.asarray(structure.positions, dtype=np.float64)
+    cell = np.asarray(structure.cell, dtype=np.float64)
+    n_atoms = len(positions)
+    i, j, shift = primitive_neighbor_list(
+        "ijS", structure.pbc, cell, positions, float(cutoff_angstrom), self_interaction=False
+    )
+    onsite = np.arange(n_atoms)
+    i = np.concatenate([i, onsite]).astype(np.int64)
+    j = np.concatenate([j, onsite]).astype(np.int64)
+    shift = np.concatenate([shift, np.zeros((n_atoms, 3), dtype=np.int64)]).astype(np.int64)
+    order = np.lexsort((shift[:, 2], shift[:, 1], shift[:, 0], j, i))
+    i, j, shift = i[order], j[order], shift[order]
+    edge_index = np.stack([i, j])
+    vector = positions[j] + shift @ cell - positions[i]
+    index_of = {key: e for e, key in enumerate(edge_keys(edge_index, shift))}
+    partner_keys = edge_keys(np.stack([j, i]), -shift)
+    try:
+        partner = np.array([index_of[key] for key in partner_keys], dtype=np.int64)
+    except KeyError as exc:  # cannot happen for a symmetric neighbour list; guards the invariant
+        raise RuntimeError(f"neighbour list is not symmetric: no partner for edge {exc.args[0]}") from None
+    return CrystalGraph(
+        numbers=np.asarray(structure.numbers, dtype=np.int64),
+        edge_index=edge_index,
+        cell_shift=shift,
+        edge_vector=vector,
+        partner=partner,
+        cell=cell,
+    )

@@ -1,0 +1,119 @@
+"""The E(3)-equivariant Hamiltonian (or overlap) model, DeepH-E3 style.
+
+Pipeline for a batch of crystal graphs:
+
+1. species one-hot -> node scalars; radial Bessel basis and both species ->
+   edge scalars (the input of every radial MLP) and the first edge features;
+2. ``num_layers`` :class:`InteractionLayer` (node then edge updates);
+3. a linear head maps each edge's features to the irreps of its species
+   pair's shell pairs, which Clebsch-Gordan coefficients turn into the
+   padded orbital block ``X_ij(R)`` (see :mod:`.blocks`);
+4. Hermiticity by construction: ``H_ij(R) = (X_ij(R) + X_ji(-R)^T) / 2``,
+   so onsite blocks are symmetric;
+5. output = ``target_scale · H + onsite_baseline`` (eV for Hamiltonians).
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from thermodefect.errors import UserInputError
+from thermodefect.hamiltonian.batch import GraphBatch
+from thermodefect.hamiltonian.blocks import OrbitalLayout
+from thermodefect.hamiltonian.config import ModelConfig
+from thermodefect.hamiltonian.layers import BesselBasis, InteractionLayer, e3nn_modules, edge_spherical_harmonics
+
+
+class HamiltonianModel(nn.Module):
+    """Predicts orbital blocks for every edge of a :class:`GraphBatch`.
+
+    Buffers that travel in the checkpoint: ``target_scale`` (scalar, target
+    units) and ``onsite_baseline`` (n_species, max_orb, max_orb).
+    """
+
+    def __init__(self, config: ModelConfig):
+        super().__init__()
+        o3, e3nn_nn = e3nn_modules()
+        self.config = config
+        self.layout = OrbitalLayout(config.basis)
+        n_species = self.layout.n_species
+        irreps_node = o3.Irreps(config.irreps_node).sort().irreps.simplify()
+        irreps_edge = o3.Irreps(config.irreps_edge).sort().irreps.simplify()
+        self.irreps_head = self.layout.output_irreps()
+        have = {ir for _, ir in irreps_edge}
+        missing = [str(ir) for _, ir in self.irreps_head if ir not in have]
+        if missing:
+            raise UserInputError(
+                f"irreps_edge {config.irreps_edge!r} lacks {'+'.join(missing)} needed by the orbital basis; add them"
+            )
+        if config.lmax < max(ir.l for _, ir in self.irreps_head):
+            raise UserInputError(f"lmax={config.lmax} is below the largest block irrep L={self.irreps_head.lmax}; raise lmax")
+        self.irreps_sh = o3.Irreps.spherical_harmonics(config.lmax)
+
+        node_scalars = irreps_node.count("0e")
+        edge_scalars0 = irreps_edge.count("0e")
+        if node_scalars == 0 or edge_scalars0 == 0:
+            raise UserInputError("irreps_node and irreps_edge need scalar (0e) channels")
+        self.radial = BesselBasis(config.cutoff_angstrom, config.radial_basis_size)
+        self.n_edge_scalars = config.radial_basis_size + 2 * n_species
+        self.species_embedding = nn.Linear(n_species, node_scalars, bias=False)
+        self.edge_embedding = e3nn_nn.FullyConnectedNet(
+            [self.n_edge_scalars, config.radial_hidden, edge_scalars0], torch.nn.functional.silu
+        )
+        layers = []
+        node_in, edge_in = o3.Irreps(f"{node_scalars}x0e"), o3.Irreps(f"{edge_scalars0}x0e")
+        for _ in range(config.num_layers):
+            layer = InteractionLayer(node_in, edge_in, irreps_node, irreps_edge, self.irreps_sh,
+                                     self.n_edge_scalars, config.radial_hidden, config.avg_num_neighbors)
+            layers.append(layer)
+            node_in, edge_in = layer.irreps_node_out, layer.irreps_edge_out
+        self.layers = nn.ModuleList(layers)
+        self.head = o3.Linear(edge_in, self.irreps_head)
+
+        m = self.layout.max_orbitals
+        self.register_buffer("target_scale", torch.ones((), dtype=torch.float64))
+        self.register_buffer("onsite_baseline", torch.zeros(n_species, m, m, dtype=torch.float64))
+        self.register_buffer("assembly", self.layout.assembly_tensors(), persistent=False)
+        self.register_buffer("block_mask", torch.as_tensor(self.layout.block_mask()), persistent=False)
+        self.to(torch.float64 if config.dtype == "float64" else torch.float32)
+
+    @property
+    def dtype(self) -> torch.dtype:
+        return self.target_scale.dtype
+
+    @property
+    def device(self) -> torch.device:
+        return self.target_scale.device
+
+    def forward_normalized(self, batch: GraphBatch) -> torch.Tensor:
+        """Hermitian blocks in units of ``target_scale``, without baseline; (n_edges, max_orb, max_orb)."""
+        one_hot = torch.nn.functional.one_hot(batch.species, self.layout.n_species).to(self.dtype)
+        length = batch.edge_vector.norm(dim=-1)
+        i, j = batch.edge_index
+        edge_scalars = torch.cat([self.radial(length), one_hot[i], one_hot[j]], dim=-1)
+        envelope = self.radial.envelope(length).unsqueeze(-1)
+        edge_sh = edge_spherical_harmonics(self.irreps_sh, batch.edge_vector)
+        node = self.species_embedding(one_hot)
+        edge = self.edge_embedding(edge_scalars)
+        for layer in self.layers:
+            node, edge = layer(node, edge, batch.edge_index, edge_sh, edge_scalars, envelope)
+        features = self.head(edge)
+        m = self.layout.max_orbitals
+        raw = torch.zeros(features.shape[0], m * m, dtype=features.dtype, device=features.device)
+        for pair in torch.unique(batch.edge_pair).tolist():
+            chosen = batch.edge_pair == pair
+            raw[chosen] = features[chosen] @ self.assembly[pair]
+        raw = raw.view(-1, m, m)
+        return 0.5 * (raw + raw[batch.partner].transpose(1, 2))
+
+    def forward(self, batch: GraphBatch) -> torch.Tensor:
+        """Blocks in target units (eV or dimensionless); (n_edges, max_orb, max_orb), padding zero."""
+        blocks = self.forward_normalized(batch) * self.target_scale
+        return blocks + self.baseline(batch)
+
+    def baseline(self, batch: GraphBatch) -> torch.Tensor:
+        """Onsite baseline block on onsite edges, zero elsewhere; (n_edges, max_orb, max_orb)."""
+        i, j = batch.edge_index
+        onsite = ((i == j) & (batch.edge_vector.norm(dim=-1) < 1e-8)).to(self.dtype)
+        return self.onsite_baseline[batch.species[i]] * onsite[:, None, None]

@@ -1,0 +1,64 @@
+"""Training drives the loss down, writes checkpoints and history; ensembles spread."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from thermodefect.errors import UserInputError
+from thermodefect.hamiltonian import ensemble_uncertainty, load_ensemble, train_ensemble, train_model
+
+from .conftest import SPD, gaas_cell, random_model, tiny_settings
+from .samples import model_samples
+
+BASIS = {31: SPD, 33: SPD}
+OVERFIT_REDUCTION = 1e-3  # final loss / first-epoch loss
+
+
+def test_overfitting_one_structure_drives_loss_to_zero(tmp_path):
+    target = random_model(BASIS, 3.5, seed=5)
+    samples = model_samples(target, [gaas_cell(seed=1)], "realspace")
+    settings = tiny_settings(num_layers=1, max_epochs=150, learning_rate=1e-2)
+    result = train_model(samples, [], settings, tmp_path / "m", seed=0, progress=False)
+    first = result.history[0]["train_loss"]
+    assert result.best_valid_loss < OVERFIT_REDUCTION * first
+
+
+def test_training_on_gamma_data_writes_checkpoint_and_history(tmp_path):
+    target = random_model(BASIS, 5.0, seed=5)
+    train = model_samples(target, [gaas_cell(seed=s) for s in range(3)], "gamma")
+    valid = model_samples(target, [gaas_cell(seed=9)], "gamma")
+    settings = tiny_settings(cutoff_angstrom=5.0, num_layers=1, max_epochs=6, patience=2)
+    result = train_model(train, valid, settings, tmp_path / "m", seed=3, progress=False)
+    history = json.loads((tmp_path / "m" / "training.json").read_text())
+    assert (tmp_path / "m" / "model.pt").is_file()
+    assert history["n_train"] == 3 and history["n_valid"] == 1
+    assert history["best_valid_loss"] == pytest.approx(min(h["valid_loss"] for h in history["history"]))
+    assert history["history"][-1]["valid_loss"] < history["history"][0]["valid_loss"]
+    assert result.epochs_run == len(history["history"]) <= 6
+
+
+def test_overlap_target_needs_an_overlap(tmp_path):
+    target = random_model(BASIS, 3.5, seed=5)
+    samples = model_samples(target, [gaas_cell(seed=1)], "realspace")
+    with pytest.raises(UserInputError, match="overlap"):
+        train_model(samples, [], tiny_settings(), tmp_path / "m", target="overlap", progress=False)
+
+
+def test_ensemble_members_differ_and_uncertainty_is_reported(tmp_path):
+    target = random_model(BASIS, 3.5, seed=5)
+    samples = model_samples(target, [gaas_cell(seed=s) for s in range(2)], "realspace")
+    settings = tiny_settings(num_layers=1, max_epochs=2)
+    results = train_ensemble(samples, [], settings, tmp_path / "ens", seed=0, size=2, progress=False)
+    models = load_ensemble(tmp_path / "ens")
+    assert len(results) == len(models) == 2
+    spread = ensemble_uncertainty(models, [gaas_cell(seed=7), gaas_cell(seed=8).repeat((2, 1, 1))])
+    assert len(spread) == 2
+    for item in spread:
+        assert 0 < item["rmsd"] <= item["max_std"]
+    # identical members have no spread
+    same = ensemble_uncertainty([models[0], models[0]], [gaas_cell(seed=7)])[0]
+    assert same["max_std"] == pytest.approx(0.0, abs=1e-12)
+    assert np.isfinite(spread[0]["max_std"])
