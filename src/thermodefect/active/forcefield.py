@@ -282,7 +282,10 @@ def reference_label_fn(settings, run: RunDirectory, progress: bool = True) -> La
     from thermodefect.reference.labelling import label_structures
 
     def label(structures: list[Atoms]) -> list[Atoms]:
-        label_structures(structures, settings.reference.forces, run, what=("forces",), progress=progress)
+        from thermodefect.workflow.executors import get_executor
+
+        with get_executor(settings.compute, run.root) as executor:
+            label_structures(structures, settings.reference.forces, run, what=("forces",), progress=progress, executor=executor)
         by_key = {a.info[KEY_INFO]: a for a in ForcesDataset(run.forces_dataset).read()}
         out = []
         for atoms in structures:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import concurrent.futures as cf
 import multiprocessing
+import os
 import signal
 import time
 from abc import ABC, abstractmethod
@@ -69,6 +70,12 @@ def _call_with_alarm(fn: Callable, item: Any, timeout_s: float | None) -> Any:
         return fn(item)
 
 
+def _one_thread_per_worker() -> None:
+    """Workers share the cores: one OpenMP/torch thread each, idle threads sleep."""
+    os.environ["OMP_NUM_THREADS"] = "1"
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+
 class LocalExecutor(Executor):
     """A process pool of ``workers`` processes; ``workers=1`` runs in this process.
 
@@ -87,7 +94,9 @@ class LocalExecutor(Executor):
 
     def _new_pool(self) -> cf.ProcessPoolExecutor:
         # forkserver: no fork of a process that already runs threads (tqdm, torch).
-        return cf.ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context("forkserver"))
+        return cf.ProcessPoolExecutor(
+            self.workers, mp_context=multiprocessing.get_context("forkserver"), initializer=_one_thread_per_worker
+        )
 
     def map(self, fn, items, timeout_s=None):
         items = list(items)

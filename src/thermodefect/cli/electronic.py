@@ -1,0 +1,174 @@
+"""``gap`` and ``bands``: band edges, defect levels and band structures of given structures."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+STRUCTURES_HELP = "Structure file (any ASE format; every frame is analysed)."
+MODEL_HELP = "Trained Hamiltonian model directory (default: label with the configured Hamiltonian reference)."
+OVERLAP_MODEL_HELP = "Trained overlap model directory (default: overlap from the reference)."
+
+
+def register(app: typer.Typer) -> None:
+    from thermodefect.cli.main import load_config, user_errors
+
+    @app.command()
+    @user_errors
+    def gap(
+        config: Path = typer.Argument(..., help="TOML config file."),
+        structures: Path = typer.Option(..., "--structures", "-s", help=STRUCTURES_HELP),
+        model: Path = typer.Option(None, "--model", help=MODEL_HELP),
+        overlap_model: Path = typer.Option(None, "--overlap-model", help=OVERLAP_MODEL_HELP),
+        output: Path = typer.Option(None, "--output", "-o", help="Directory for gap.json (default: <run dir>/results/electronic)."),
+    ) -> None:
+        """Print the gap, VBM, CBM and defect levels of each structure; write gap.json."""
+        from thermodefect.electronic import analyze_sample
+        from thermodefect.workflow.rundir import atomic_write_json
+
+        settings = load_config(config)
+        out = output or settings.run.directory / "results" / "electronic"
+        rows = []
+        for index, atoms, sample in _samples(settings, structures, model, overlap_model):
+            result = analyze_sample(sample, atoms, settings.electronic)
+            _echo_result(index, atoms, result)
+            rows.append({"frame": index, "defect": atoms.info.get("defect", ""), **result.to_dict()})
+        atomic_write_json(out / "gap.json", {"structures": str(structures), "source": _source(settings, model), "results": rows})
+        typer.echo(f"wrote {out / 'gap.json'}")
+
+    @app.command()
+    @user_errors
+    def bands(
+        config: Path = typer.Argument(..., help="TOML config file."),
+        structures: Path = typer.Option(..., "--structures", "-s", help=STRUCTURES_HELP),
+        model: Path = typer.Option(None, "--model", help=MODEL_HELP),
+        overlap_model: Path = typer.Option(None, "--overlap-model", help=OVERLAP_MODEL_HELP),
+        output: Path = typer.Option(None, "--output", "-o", help="Directory for bands.json and plots (default: <run dir>/results/electronic)."),
+    ) -> None:
+        """Band structure along electronic.band_path (bands near the gap), with defect levels; JSON + PNG."""
+        from thermodefect.electronic import analyze_sample, band_structure, plot_band_structure
+        from thermodefect.errors import UserInputError
+        from thermodefect.workflow.rundir import atomic_write_json
+
+        settings = load_config(config)
+        out = output or settings.run.directory / "results" / "electronic"
+        rows = []
+        for index, atoms, sample in _samples(settings, structures, model, overlap_model):
+            if sample.realspace is None:
+                raise UserInputError(
+                    "bands need real-space H(R) blocks; the reference gives Γ-point matrices only: pass --model "
+                    "(and --overlap-model for a non-orthogonal basis)"
+                )
+            result = analyze_sample(sample, atoms, settings.electronic)
+            bs = band_structure(*sample.realspace, sample.n_electrons, atoms, settings.electronic)
+            _echo_result(index, atoms, result)
+            figure = out / f"bands-{index}.png"
+            out.mkdir(parents=True, exist_ok=True)
+            plot_band_structure(bs, result, figure, title=f"{atoms.info.get('defect', '')} {len(atoms)} atoms".strip())
+            rows.append(
+                {
+                    "frame": index,
+                    "defect": atoms.info.get("defect", ""),
+                    "labels": bs.path.labels,
+                    "label_positions": bs.path.label_positions,
+                    "kpts_frac": bs.path.kpts_frac,
+                    "distance_per_angstrom": bs.path.distance,
+                    "energies_ev": bs.energies_ev,
+                    "defect_weight": bs.defect_weight,
+                    "gap": result.to_dict(),
+                    "figure": figure.name,
+                }
+            )
+            typer.echo(f"wrote {figure}")
+        atomic_write_json(out / "bands.json", {"structures": str(structures), "source": _source(settings, model), "results": rows})
+        typer.echo(f"wrote {out / 'bands.json'}")
+
+
+def _source(settings, model) -> str:
+    return f"model {model}" if model is not None else f"reference {settings.reference.hamiltonian.name}"
+
+
+def _read_structures(path: Path):
+    from ase.io import read
+
+    from thermodefect.errors import UserInputError
+
+    if not path.is_file():
+        raise UserInputError(f"{path}: structure file not found")
+    try:
+        frames = read(str(path), index=":")
+    except Exception as exc:  # ASE raises many types for malformed files
+        raise UserInputError(f"{path}: cannot read structures ({type(exc).__name__})") from None
+    if not frames:
+        raise UserInputError(f"{path}: no structures in the file")
+    return frames
+
+
+def _samples(settings, structures: Path, model: Path | None, overlap_model: Path | None):
+    """Yield ``(frame index, atoms, HamiltonianSample)`` from the reference or a model."""
+    from thermodefect.data.operators import HamiltonianSample
+    from thermodefect.reference.registry import get_reference
+
+    frames = _read_structures(structures)
+    reference = None
+    h_model = s_model = None
+    if model is not None:
+        from thermodefect.hamiltonian import load_model, predict
+
+        h_model = load_model(model)
+        s_model = load_model(overlap_model) if overlap_model is not None else None
+    for index, atoms in enumerate(frames):
+        labelled = None
+        # The reference also gives the electron count, unless the frame carries it.
+        if h_model is None or s_model is None or "n_electrons" not in atoms.info:
+            reference = reference or get_reference(settings.reference.hamiltonian)
+            labelled = reference.label(atoms, hamiltonian=True).sample
+        if h_model is None:
+            yield index, atoms, labelled
+            continue
+        hamiltonian = predict(h_model, [atoms])[0]
+        n_electrons = float(atoms.info.get("n_electrons", labelled.n_electrons if labelled is not None else 0))
+        if s_model is not None:
+            overlap = predict(s_model, [atoms])[0]
+            yield index, atoms, HamiltonianSample(hamiltonian.structure, hamiltonian.basis, n_electrons, realspace=(hamiltonian, overlap))
+        elif labelled.realspace is not None:
+            yield index, atoms, HamiltonianSample(
+                hamiltonian.structure, hamiltonian.basis, n_electrons, realspace=(hamiltonian, labelled.realspace[1])
+            )
+        else:
+            yield index, atoms, _gamma_sample_with_reference_overlap(hamiltonian, labelled)
+
+
+def _gamma_sample_with_reference_overlap(hamiltonian, labelled):
+    """Predicted H folded to Γ, with the reference's Γ overlap (Γ-only references)."""
+    import numpy as np
+
+    from thermodefect.data.operators import HamiltonianSample, KSpaceMatrices
+    from thermodefect.electronic import bloch_sum
+
+    h_gamma = bloch_sum(hamiltonian).toarray()[None]
+    kspace = labelled.kspace
+    overlap = None if kspace.overlap is None else np.asarray(kspace.overlap)[:1]
+    return HamiltonianSample(
+        hamiltonian.structure,
+        hamiltonian.basis,
+        labelled.n_electrons,
+        kspace=KSpaceMatrices(np.zeros((1, 3)), h_gamma, overlap),
+        metadata=dict(labelled.metadata),
+    )
+
+
+def _echo_result(index: int, atoms, result) -> None:
+    name = atoms.info.get("defect", "")
+    typer.echo(
+        f"[{index}] {name or 'structure'} ({len(atoms)} atoms, {result.solver}): gap {result.gap_ev:.3f} eV  "
+        f"VBM {result.vbm_ev:.3f}  CBM {result.cbm_ev:.3f}  HOMO {result.homo_ev:.3f}  LUMO {result.lumo_ev:.3f} eV"
+    )
+    for level in result.levels:
+        typer.echo(
+            f"      defect level {level.above_vbm_ev:+.3f} eV above VBM ({level.below_cbm_ev:.3f} below CBM), "
+            f"degeneracy {level.degeneracy}, {level.electrons:g} e, {100 * level.defect_weight:.0f}% on defect"
+        )
+    if not result.levels:
+        typer.echo("      no localized in-gap state")

@@ -1,0 +1,152 @@
+"""One structure's band edges, gap and defect levels from its H and S.
+
+Entry points: :func:`analyze_operators` (real-space blocks, any k-points),
+:func:`analyze_sample` (a :class:`~thermodefect.data.operators.HamiltonianSample`,
+real-space or k-space) and :func:`solve_states` (dense or sparse by cell size).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from thermodefect.data.operators import BlockOperator, HamiltonianSample, orbital_offsets
+from thermodefect.electronic.bloch import bloch_pair, kspace_pair
+from thermodefect.electronic.eigen import Eigenstates, solve_dense, solve_near_gap
+from thermodefect.electronic.levels import GapResult, WindowTooSmall, atom_weights, band_edges_and_levels, highest_occupied_index
+from thermodefect.settings import ElectronicSettings
+
+
+def defect_atoms_of(atoms) -> list[int] | None:
+    """Defect site and neighbour indices of a defect cell, None for a pristine one."""
+    if atoms is None or "defect_site" not in atoms.info or atoms.info.get("defect") == "pristine":
+        return None
+    from thermodefect.structures import defect_neighbours
+
+    return defect_neighbours(atoms)
+
+
+def choose_solver(n_atoms: int, settings: ElectronicSettings, solver: str | None = None) -> str:
+    """"dense" below ``settings.sparse_above_atoms`` atoms, "sparse" above, unless ``solver`` is given."""
+    if solver is not None:
+        if solver not in ("dense", "sparse"):
+            raise ValueError(f"solver must be 'dense' or 'sparse', got {solver!r}")
+        return solver
+    return "sparse" if n_atoms > settings.sparse_above_atoms else "dense"
+
+
+def solve_states(
+    h, s, n_electrons: float, solver: str, settings: ElectronicSettings, target_ev: float | None = None, n_states: int | None = None
+) -> Eigenstates:
+    """States near the gap: all of them (dense) or ``n_states`` (default ``bands_near_gap``) around the Fermi level (sparse)."""
+    if solver == "dense":
+        return solve_dense(h, s, settings.min_overlap_eigenvalue)
+    n_occupied = highest_occupied_index(n_electrons) + 1
+    n_states = min(n_states or settings.bands_near_gap, h.shape[0] - 2)
+    return solve_near_gap(h, s, n_occupied, n_states, target_ev, settings.min_overlap_eigenvalue)
+
+
+def analyze_matrices(
+    h,
+    s,
+    offsets: np.ndarray,
+    n_electrons: float,
+    defect_atoms: list[int] | None,
+    settings: ElectronicSettings,
+    solver: str,
+    target_ev: float | None = None,
+) -> GapResult:
+    """Gap and levels from one k-point's ``H(k)``, ``S(k)`` (CSR or dense).
+
+    The sparse window doubles (up to the full problem) until it holds a
+    delocalized state on each side of the Fermi level.
+    """
+    n_states = settings.bands_near_gap
+    while True:
+        states = solve_states(h, s, n_electrons, solver, settings, target_ev, n_states)
+        weights = atom_weights(states.vectors, s, offsets)
+        try:
+            return band_edges_and_levels(
+                states, weights, n_electrons, defect_atoms, settings.localization_threshold, settings.degeneracy_tolerance_ev, solver
+            )
+        except WindowTooSmall:
+            if solver == "dense" or n_states >= h.shape[0] - 2:
+                raise
+            n_states *= 2
+
+
+def analyze_operators(
+    hamiltonian: BlockOperator,
+    overlap: BlockOperator | None,
+    n_electrons: float,
+    atoms=None,
+    settings: ElectronicSettings | None = None,
+    kpts_frac: np.ndarray | None = None,
+    solver: str | None = None,
+    target_ev: float | None = None,
+) -> GapResult:
+    """Band edges, gap and defect levels from real-space H (eV) and S blocks.
+
+    ``atoms`` (ASE, with ``info["defect_site"]``) locates the defect; without
+    it no defect levels are reported. ``kpts_frac`` (n_k, 3) fractional
+    k-points (default Γ): VBM is the maximum and CBM the minimum over them;
+    defect levels are those of the k-point of the VBM.
+    """
+    settings = settings or ElectronicSettings()
+    kpts = np.zeros((1, 3)) if kpts_frac is None else np.atleast_2d(np.asarray(kpts_frac, float))
+    solver = choose_solver(len(hamiltonian.structure.numbers), settings, solver)
+    defect_atoms = defect_atoms_of(atoms)
+    offsets = hamiltonian.offsets()
+    results = []
+    for k in kpts:
+        h, s = bloch_pair(hamiltonian, overlap, k_frac=k)
+        results.append(analyze_matrices(h, s, offsets, n_electrons, defect_atoms, settings, solver, target_ev))
+    return combine_kpoints(results, kpts)
+
+
+def combine_kpoints(results: list[GapResult], kpts_frac: np.ndarray) -> GapResult:
+    """Band edges over a k-set: VBM = max, CBM = min; levels from the VBM's k-point, re-referenced."""
+    k_vbm = int(np.argmax([r.vbm_ev for r in results]))
+    k_cbm = int(np.argmin([r.cbm_ev for r in results]))
+    best = results[k_vbm]
+    vbm, cbm = best.vbm_ev, results[k_cbm].cbm_ev
+    for level in best.levels:
+        level.above_vbm_ev = level.energy_ev - vbm
+        level.below_cbm_ev = cbm - level.energy_ev
+    best.cbm_ev, best.gap_ev = cbm, cbm - vbm
+    best.homo_ev = max(r.homo_ev for r in results)
+    best.lumo_ev = min(r.lumo_ev for r in results)
+    best.metadata.update(k_vbm_frac=kpts_frac[k_vbm].tolist(), k_cbm_frac=kpts_frac[k_cbm].tolist(), n_kpoints=len(results))
+    return best
+
+
+def analyze_sample(
+    sample: HamiltonianSample,
+    atoms=None,
+    settings: ElectronicSettings | None = None,
+    solver: str | None = None,
+    target_ev: float | None = None,
+) -> GapResult:
+    """Gap and defect levels of a labelled sample (real-space blocks at Γ, or its stored k-points).
+
+    ``atoms`` carries the defect site; without it the sample's metadata
+    ``defect_site`` / ``defect_index`` / ``defect`` are used when present.
+    """
+    settings = settings or ElectronicSettings()
+    if atoms is None:
+        atoms = sample.structure.to_atoms()
+        atoms.info.update({k: sample.metadata[k] for k in ("defect", "defect_site", "defect_index") if k in sample.metadata})
+    if sample.realspace is not None:
+        hamiltonian, overlap = sample.realspace
+        result = analyze_operators(hamiltonian, overlap, sample.n_electrons, atoms, settings, solver=solver, target_ev=target_ev)
+    else:
+        matrices = sample.kspace
+        offsets = orbital_offsets(sample.structure.numbers, sample.basis)
+        solver = choose_solver(len(sample.structure.numbers), settings, solver)
+        defect_atoms = defect_atoms_of(atoms)
+        results = []
+        for index in range(len(matrices.kpts_frac)):
+            h, s = kspace_pair(matrices, index)
+            results.append(analyze_matrices(h, s, offsets, sample.n_electrons, defect_atoms, settings, solver, target_ev))
+        result = combine_kpoints(results, np.asarray(matrices.kpts_frac, float))
+    result.metadata.update({k: v for k, v in sample.metadata.items() if isinstance(v, (str, int, float, bool))})
+    return result

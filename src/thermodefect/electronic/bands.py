@@ -1,0 +1,157 @@
+"""Band structures of a supercell along a high-symmetry path, and their plot.
+
+The path uses the special points of the *supercell's own* Bravais lattice
+(ASE's tables, e.g. "LGXK" for an fcc-shaped primitive supercell). A
+supercell's Brillouin zone is smaller than the primitive cell's, so the host
+bands are folded: many primitive-cell k-points land on each supercell k.
+``points_per_segment`` points per segment (the end point of a segment is
+the start of the next); ``n_segments * points_per_segment + 1`` in all.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from thermodefect.data.operators import BlockOperator
+from thermodefect.electronic.analysis import choose_solver, defect_atoms_of, solve_states
+from thermodefect.electronic.bloch import bloch_pair, fractional_to_cartesian
+from thermodefect.electronic.levels import GapResult, atom_weights, highest_occupied_index
+from thermodefect.errors import UserInputError
+from thermodefect.settings import ElectronicSettings
+
+
+class BandPathError(UserInputError):
+    """A band path that does not fit the cell."""
+
+
+@dataclass
+class BandPath:
+    kpts_frac: np.ndarray  # (n_k, 3) fractional k-points of the supercell
+    distance: np.ndarray  # (n_k,) cumulative path length, 1/Å
+    label_positions: list[int]  # index into kpts of each special point
+    labels: list[str]  # special point names, "G" written as "Γ"
+
+
+def _split_labels(path: str) -> list[str]:
+    labels, k = [], 0
+    while k < len(path):
+        if k + 1 < len(path) and path[k + 1].isdigit():
+            labels.append(path[k : k + 2])
+            k += 2
+        else:
+            labels.append(path[k])
+            k += 1
+    return labels
+
+
+def band_path(cell, path: str = "LGXK", points_per_segment: int = 15) -> BandPath:
+    """High-symmetry path through the special points of ``cell``'s lattice (ASE)."""
+    from ase.cell import Cell
+
+    cell = Cell(np.asarray(cell, float))
+    try:
+        special = cell.bandpath(npoints=0).special_points
+    except Exception as exc:  # ASE raises several types for odd cells
+        raise BandPathError(f"cannot identify the Bravais lattice of the cell ({exc})") from None
+    labels = _split_labels(path)
+    missing = [name for name in labels if name not in special]
+    if len(labels) < 2 or missing:
+        raise BandPathError(
+            f"band path {path!r}: points {missing or labels} not available for this "
+            f"{cell.get_bravais_lattice().name} cell; choose from {''.join(sorted(special))}"
+        )
+    kpts = []
+    for start, end in zip(labels[:-1], labels[1:]):
+        for t in np.arange(points_per_segment) / points_per_segment:
+            kpts.append((1 - t) * np.asarray(special[start]) + t * np.asarray(special[end]))
+    kpts.append(np.asarray(special[labels[-1]]))
+    kpts = np.array(kpts)
+    steps = np.linalg.norm(np.diff(fractional_to_cartesian(kpts, cell[:]), axis=0), axis=1)
+    distance = np.concatenate([[0.0], np.cumsum(steps)])
+    positions = [k * points_per_segment for k in range(len(labels))]
+    return BandPath(kpts, distance, positions, ["Γ" if name == "G" else name for name in labels])
+
+
+@dataclass
+class BandStructure:
+    path: BandPath
+    energies_ev: np.ndarray  # (n_k, n_bands) bands nearest the gap, eV
+    defect_weight: np.ndarray  # (n_k, n_bands) weight on the defect site + neighbours (0 for pristine)
+    band_indices: np.ndarray  # (n_k, n_bands) global index of each band
+    metadata: dict = field(default_factory=dict)
+
+
+def band_structure(
+    hamiltonian: BlockOperator,
+    overlap: BlockOperator | None,
+    n_electrons: float,
+    atoms=None,
+    settings: ElectronicSettings | None = None,
+    solver: str | None = None,
+) -> BandStructure:
+    """The ``bands_near_gap`` bands around the Fermi level along ``settings.band_path``."""
+    settings = settings or ElectronicSettings()
+    path = band_path(hamiltonian.structure.cell, settings.band_path, settings.points_per_segment)
+    solver = choose_solver(len(hamiltonian.structure.numbers), settings, solver)
+    defect_atoms = defect_atoms_of(atoms)
+    offsets = hamiltonian.offsets()
+    top = highest_occupied_index(n_electrons)
+    n_bands = min(settings.bands_near_gap, int(offsets[-1]))
+    first = int(np.clip(top + 1 - n_bands // 2, 0, int(offsets[-1]) - n_bands))
+    energies, weights, indices = [], [], []
+    for k in path.kpts_frac:
+        h, s = bloch_pair(hamiltonian, overlap, k_frac=k)
+        states = solve_states(h, s, n_electrons, solver, settings, n_states=n_bands + 4)
+        if solver == "dense":
+            keep = np.arange(first, first + n_bands)
+        else:
+            keep = np.nonzero((states.indices >= first) & (states.indices < first + n_bands))[0]
+            keep = keep if len(keep) == n_bands else np.arange(n_bands)
+        w = atom_weights(states.vectors[:, keep], s, offsets)
+        energies.append(states.energies_ev[keep])
+        weights.append(w[defect_atoms].sum(axis=0) if defect_atoms else np.zeros(len(keep)))
+        indices.append(states.indices[keep])
+    return BandStructure(path, np.array(energies), np.array(weights), np.array(indices), {"solver": solver})
+
+
+def plot_band_structure(bands: BandStructure, gap: GapResult | None, path, title: str = "") -> None:
+    """Bands (energies relative to the VBM when ``gap`` is given) coloured by defect weight, levels highlighted."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    zero = gap.vbm_ev if gap is not None else 0.0
+    x = bands.path.distance
+    fig, ax = plt.subplots(figsize=(5, 4.5))
+    for b in range(bands.energies_ev.shape[1]):
+        ax.plot(x, bands.energies_ev[:, b] - zero, color="0.6", lw=0.8, zorder=1)
+    sc = ax.scatter(
+        np.repeat(x, bands.energies_ev.shape[1]),
+        (bands.energies_ev - zero).ravel(),
+        c=bands.defect_weight.ravel(),
+        s=6,
+        cmap="viridis",
+        vmin=0,
+        vmax=1,
+        zorder=2,
+    )
+    fig.colorbar(sc, ax=ax, label="weight on defect site + neighbours")
+    if gap is not None:
+        ax.axhline(0.0, color="k", ls="--", lw=0.8)
+        ax.axhline(gap.cbm_ev - zero, color="k", ls="--", lw=0.8)
+        for level in gap.levels:
+            ax.axhline(level.above_vbm_ev, color="crimson", lw=1.4, label=f"defect level {level.above_vbm_ev:.2f} eV (×{level.degeneracy})")
+        if gap.levels:
+            ax.legend(loc="upper right", fontsize=7)
+    for pos in bands.path.label_positions:
+        ax.axvline(x[pos], color="0.3", lw=0.5)
+    ax.set_xticks([x[p] for p in bands.path.label_positions], bands.path.labels)
+    ax.set_xlim(x[0], x[-1])
+    ax.set_ylabel("E - E_VBM (eV)" if gap is not None else "E (eV)")
+    ax.set_title(title or "supercell bands (folded)")
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)

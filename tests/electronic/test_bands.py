@@ -1,0 +1,44 @@
+"""High-symmetry band paths and band structures of supercells."""
+
+import numpy as np
+import pytest
+
+from thermodefect.electronic import analyze_operators, band_path, band_structure, plot_band_structure
+from thermodefect.electronic.bands import BandPathError
+from thermodefect.settings import ElectronicSettings
+from thermodefect.structures import make_defect, parse_defect, pristine_supercell
+
+POINTS_PER_SEGMENT = 15
+
+
+def test_fcc_supercell_path_has_labels_and_points():
+    atoms = pristine_supercell("Ga", "As", 5.65, 16, "primitive")
+    path = band_path(atoms.cell, "LGXK", POINTS_PER_SEGMENT)
+    assert path.labels == ["L", "Γ", "X", "K"]
+    assert len(path.kpts_frac) == 3 * POINTS_PER_SEGMENT + 1
+    assert path.label_positions == [0, 15, 30, 45]
+    np.testing.assert_allclose(path.kpts_frac[15], 0.0, atol=1e-12)
+    assert np.all(np.diff(path.distance) >= 0)
+
+
+def test_labels_missing_from_the_lattice_are_a_user_error():
+    cubic = pristine_supercell("Ga", "As", 5.65, 64, "cubic")
+    with pytest.raises(BandPathError, match="choose from"):
+        band_path(cubic.cell, "LGXK")
+    assert band_path(cubic.cell, "GXMGR", 5).labels == ["Γ", "X", "M", "Γ", "R"]
+
+
+def test_band_structure_at_gamma_matches_the_gap_and_plots(toy, tmp_path):
+    pristine = pristine_supercell("Ga", "As", 5.65, 16, "primitive")
+    atoms = make_defect(pristine, parse_defect("As_Ga", "Ga", "As"))
+    ops = toy.operators(atoms)
+    settings = ElectronicSettings(points_per_segment=4, bands_near_gap=12)
+    bands = band_structure(*ops, toy.n_electrons(atoms), atoms, settings)
+    assert bands.energies_ev.shape == (13, 12)
+    gap = analyze_operators(*ops, toy.n_electrons(atoms), atoms, settings)
+    gamma = bands.path.label_positions[1]
+    assert np.any(np.isclose(bands.energies_ev[gamma], gap.vbm_ev))
+    assert np.any(np.isclose(bands.energies_ev[gamma], gap.cbm_ev))
+    out = tmp_path / "bands.png"
+    plot_band_structure(bands, gap, out)
+    assert out.stat().st_size > 1000

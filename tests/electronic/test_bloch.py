@@ -1,0 +1,63 @@
+"""Bloch sums against an analytic two-band chain, and their basic properties."""
+
+import numpy as np
+import pytest
+
+from thermodefect.data.operators import BlockOperator, Structure
+from thermodefect.electronic import bloch_pair, bloch_sum, cartesian_to_fractional, fractional_to_cartesian, solve_dense
+
+ATOL_EV = 1e-10
+CHAIN_A_ANGSTROM = 3.0
+ONSITE_EV, T_INTRA_EV, T_INTER_EV = 0.7, -1.1, -0.4
+
+
+def two_band_chain() -> BlockOperator:
+    """Atoms A (Z=1, +Δ) at x=0 and B (Z=2, -Δ) at x=a/2, one s orbital each; SSH hoppings t1 (in cell), t2 (B to next A)."""
+    structure = Structure(
+        numbers=np.array([1, 2]),
+        positions=np.array([[0.0, 0, 0], [CHAIN_A_ANGSTROM / 2, 0, 0]]),
+        cell=np.diag([CHAIN_A_ANGSTROM, 20.0, 20.0]),
+    )
+    edges = [(0, 0, 0, ONSITE_EV), (1, 1, 0, -ONSITE_EV), (0, 1, 0, T_INTRA_EV), (1, 0, 0, T_INTRA_EV), (1, 0, 1, T_INTER_EV), (0, 1, -1, T_INTER_EV)]
+    return BlockOperator(
+        structure=structure,
+        basis={1: "1x0e", 2: "1x0e"},
+        edge_index=np.array([[e[0] for e in edges], [e[1] for e in edges]]),
+        cell_shift=np.array([[e[2], 0, 0] for e in edges]),
+        blocks=np.array([[[e[3]]] for e in edges]),
+    )
+
+
+@pytest.mark.parametrize("kx", [0.0, 0.13, 0.25, 0.5, 0.77])
+def test_two_band_chain_matches_the_exact_bands(kx):
+    h = bloch_sum(two_band_chain(), k_frac=[kx, 0, 0])
+    ka = 2 * np.pi * kx
+    off_diagonal = np.abs(T_INTRA_EV + T_INTER_EV * np.exp(-1j * ka))
+    exact = np.array([-1, 1]) * np.sqrt(ONSITE_EV**2 + off_diagonal**2)
+    np.testing.assert_allclose(solve_dense(h).energies_ev, exact, atol=ATOL_EV)
+    np.testing.assert_allclose(h[0, 1], T_INTRA_EV + T_INTER_EV * np.exp(-1j * ka), atol=ATOL_EV)
+
+
+def test_cartesian_and_fractional_k_agree():
+    op = two_band_chain()
+    k_frac = np.array([0.3, 0.1, -0.2])
+    k_cart = fractional_to_cartesian(k_frac, op.structure.cell)
+    np.testing.assert_allclose(cartesian_to_fractional(k_cart, op.structure.cell), k_frac)
+    diff = bloch_sum(op, k_cart=k_cart) - bloch_sum(op, k_frac=k_frac)
+    assert abs(diff).max() < ATOL_EV
+
+
+def test_gamma_is_real_and_general_k_hermitian(toy, cells64):
+    h_op, s_op = toy.operators(cells64["As_Ga"])
+    h0, s0 = bloch_pair(h_op, s_op)
+    assert h0.dtype == np.float64 and s0.dtype == np.float64
+    h, s = bloch_pair(h_op, s_op, k_frac=[0.1, 0.2, 0.35])
+    assert np.iscomplexobj(h.data)
+    for m in (h, s, h0, s0):
+        assert abs(m - m.conj().T).max() < ATOL_EV
+
+
+def test_reciprocal_lattice_vector_is_gamma(toy, cells64):
+    h_op, _ = toy.operators(cells64["pristine"])
+    diff = bloch_sum(h_op, k_frac=[1, 0, -1]) - bloch_sum(h_op)
+    assert abs(diff).max() < ATOL_EV
