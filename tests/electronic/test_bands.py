@@ -42,3 +42,20 @@ def test_band_structure_at_gamma_matches_the_gap_and_plots(toy, tmp_path):
     out = tmp_path / "bands.png"
     plot_band_structure(bands, gap, out)
     assert out.stat().st_size > 1000
+
+
+def test_primitive_path_in_a_cubic_supercell():
+    """L, Γ, X, K of the fcc primitive cell at the same Cartesian k in a 2x2x2 cubic supercell."""
+    import numpy as np
+    from ase.build import bulk
+
+    from thermodefect.electronic.bands import band_path
+
+    a = 5.65
+    supercell = bulk("GaAs", "zincblende", a, cubic=True).repeat(2)
+    path = band_path(supercell.cell, "LGXK", 15, special_cell=bulk("GaAs", "zincblende", a).cell)
+    assert path.labels == ["L", "Γ", "X", "K"] and len(path.kpts_frac) == 46
+    # k_frac = k_cart . a_i / 2π with a_i = 2a along the axes
+    assert np.allclose(path.kpts_frac[0], [1, 1, 1])  # L = π/a (1,1,1)
+    assert np.allclose(path.kpts_frac[15], [0, 0, 0])
+    assert np.allclose(np.sort(np.abs(path.kpts_frac[30])), [0, 0, 2])  # X = 2π/a along an axis

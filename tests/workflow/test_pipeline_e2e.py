@@ -43,6 +43,10 @@ EXPECTED_FILES = [
     "report/index.html",
     "report/figures/gap_T.png",
     "report/figures/ham_learning_curve.png",
+    "report/figures/bands_As_Ga.png",
+    "report/figures/bands_pristine.png",
+    "report/figures/vdos.png",
+    "report/figures/rdf.png",
 ]
 STAGES = ["structures", "forcefield_al", "production_md", "hamiltonian_al", "overlap_model", "predictions", "accuracy",
           "statistics", "report"]

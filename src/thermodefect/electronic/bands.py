@@ -16,7 +16,7 @@ import numpy as np
 
 from thermodefect.data.operators import BlockOperator
 from thermodefect.electronic.analysis import choose_solver, defect_atoms_of, solve_states
-from thermodefect.electronic.bloch import bloch_pair, fractional_to_cartesian
+from thermodefect.electronic.bloch import bloch_pair, cartesian_to_fractional, fractional_to_cartesian
 from thermodefect.electronic.levels import GapResult, atom_weights, highest_occupied_index
 from thermodefect.errors import UserInputError
 from thermodefect.settings import ElectronicSettings
@@ -46,21 +46,31 @@ def _split_labels(path: str) -> list[str]:
     return labels
 
 
-def band_path(cell, path: str = "LGXK", points_per_segment: int = 15) -> BandPath:
-    """High-symmetry path through the special points of ``cell``'s lattice (ASE)."""
+def band_path(cell, path: str = "LGXK", points_per_segment: int = 15, special_cell=None) -> BandPath:
+    """High-symmetry path through the special points of ``cell``'s lattice (ASE).
+
+    With ``special_cell`` (e.g. the zincblende primitive cell of the
+    material) the special points are that lattice's, at the same Cartesian k
+    in the supercell's reciprocal coordinates: the supercell's bands along the
+    primitive cell's path, folded.
+    """
     from ase.cell import Cell
 
     cell = Cell(np.asarray(cell, float))
+    source = cell if special_cell is None else Cell(np.asarray(special_cell, float))
     try:
-        special = cell.bandpath(npoints=0).special_points
+        special = source.bandpath(npoints=0).special_points
     except Exception as exc:  # ASE raises several types for odd cells
         raise BandPathError(f"cannot identify the Bravais lattice of the cell ({exc})") from None
+    if special_cell is not None:
+        special = {name: cartesian_to_fractional(fractional_to_cartesian(np.asarray(k, float), source[:]), cell[:])
+                   for name, k in special.items()}
     labels = _split_labels(path)
     missing = [name for name in labels if name not in special]
     if len(labels) < 2 or missing:
         raise BandPathError(
             f"band path {path!r}: points {missing or labels} not available for this "
-            f"{cell.get_bravais_lattice().name} cell; choose from {''.join(sorted(special))}"
+            f"{source.get_bravais_lattice().name} cell; choose from {''.join(sorted(special))}"
         )
     kpts = []
     for start, end in zip(labels[:-1], labels[1:]):
@@ -90,10 +100,14 @@ def band_structure(
     atoms=None,
     settings: ElectronicSettings | None = None,
     solver: str | None = None,
+    special_cell=None,
 ) -> BandStructure:
-    """The ``bands_near_gap`` bands around the Fermi level along ``settings.band_path``."""
+    """The ``bands_near_gap`` bands around the Fermi level along ``settings.band_path``.
+
+    ``special_cell``: take the path's special points from this cell (see :func:`band_path`).
+    """
     settings = settings or ElectronicSettings()
-    path = band_path(hamiltonian.structure.cell, settings.band_path, settings.points_per_segment)
+    path = band_path(hamiltonian.structure.cell, settings.band_path, settings.points_per_segment, special_cell)
     solver = choose_solver(len(hamiltonian.structure.numbers), settings, solver)
     defect_atoms = defect_atoms_of(atoms)
     offsets = hamiltonian.offsets()

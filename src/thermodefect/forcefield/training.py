@@ -14,6 +14,7 @@ file) lands in the model's output directory.
 from __future__ import annotations
 
 import contextlib
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -116,6 +117,33 @@ def mace_arguments(
     return argv
 
 
+def check_training_data(path: Path, min_frames: int = 2) -> None:
+    """Refuse a training file mace-torch would choke on, with one line.
+
+    Needs ``min_frames`` extended-XYZ frames, each with ``REF_energy`` (eV)
+    and ``REF_forces`` of shape (n_atoms, 3) eV/Å. mace-torch's own errors
+    (an ``assert`` among them) would otherwise surface as tracebacks.
+    """
+    from ase.io import read
+
+    from thermodefect.data.forces import ENERGY_KEY, FORCES_KEY
+
+    if not path.is_file():
+        raise ForceFieldError(f"{path}: training file not found")
+    try:
+        frames = read(str(path), index=":", format="extxyz")
+    except Exception as exc:  # ASE raises many types on malformed files
+        raise ForceFieldError(f"{path}: not a readable extended XYZ file ({type(exc).__name__})") from None
+    if len(frames) < min_frames:
+        raise ForceFieldError(f"{path}: needs at least {min_frames} labelled frames, found {len(frames)}")
+    for k, atoms in enumerate(frames):
+        forces = atoms.arrays.get(FORCES_KEY)
+        if ENERGY_KEY not in atoms.info or forces is None:
+            raise ForceFieldError(f"{path} frame {k}: no {ENERGY_KEY}/{FORCES_KEY} labels; label it with `thermodefect label`")
+        if forces.shape != (len(atoms), 3):
+            raise ForceFieldError(f"{path} frame {k}: {FORCES_KEY} has shape {forces.shape}, needs ({len(atoms)}, 3)")
+
+
 def train_model(
     ff: Any,
     train_file: str | Path,
@@ -134,15 +162,21 @@ def train_model(
     from mace.tools import build_default_arg_parser
 
     train_file = Path(train_file)
-    if not train_file.is_file():
-        raise ForceFieldError(f"{train_file}: training file not found")
+    check_training_data(train_file, min_frames=1 if valid_file else 2)
+    if valid_file:
+        check_training_data(Path(valid_file), min_frames=1)
     output_dir = Path(output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
     foundation = resolve_foundation_model(ff.foundation_model) if ff.foundation_model else None
     argv = mace_arguments(ff, train_file, output_dir, seed, name, Path(valid_file) if valid_file else None, foundation)
     dtype = torch.get_default_dtype()
+    console_log = output_dir / f"{name}.console.log"
+    print(f"training MACE model {name} (seed {seed}); mace-torch output: {console_log}", file=sys.stderr, flush=True)
     try:
-        with _restore_root_logging():
+        # mace-torch logs every epoch (and its full configuration) to the
+        # console; keep the user's terminal readable and the details on disk.
+        with _restore_root_logging(), open(console_log, "a") as sink, \
+                contextlib.redirect_stdout(sink), contextlib.redirect_stderr(sink):
             run(build_default_arg_parser().parse_args(argv))
     finally:
         torch.set_default_dtype(dtype)  # mace-torch sets it globally

@@ -289,8 +289,11 @@ def statistics(ctx: PipelineContext) -> dict:
 @stage("report", "Report")
 def report(ctx: PipelineContext) -> dict:
     from thermodefect.report import write_report
+    from thermodefect.workflow.figures import band_structure_figures, dynamics_figures
     from thermodefect.workflow.summary import write_summary
 
     write_summary(ctx)
+    band_structure_figures(ctx)
+    dynamics_figures(ctx)
     path = write_report(ctx.run.root)
     return {"report": str(path)}
