@@ -210,12 +210,16 @@ class HamiltonianModelSettings(_Section):
     preset: Literal["published", "fast"] = "published"
     irreps_node: str | None = None  # None = preset ("64x0e+32x1o+16x2e+8x3o+8x4e" published)
     irreps_edge: str | None = None
+    # Spherical harmonics of the bond direction in the tensor products; None = preset (4 published,
+    # 2 fast). Must let the layers reach every block irrep (l = 4 from l = 2 x l = 2 for d shells).
     lmax: Annotated[int, Field(ge=0, le=6)] | None = None
     num_layers: Annotated[int, Field(ge=1, le=8)] | None = None
     radial_basis_size: PositiveInt | None = None  # Bessel functions; None = preset (16 published, 8 fast)
     radial_hidden: PositiveInt | None = None  # width of the radial MLPs; None = preset (64 / 32)
     # Γ-folded tblite overlaps are still ~1e-2 at 8 Å: the folded targets need edges that long.
-    cutoff_angstrom: PositiveFloat = 8.0
+    # 8.2 sits between the zincblende shells at 7.99 and 8.47 Å (a = 5.65), so thermal motion
+    # does not move whole shells across the cutoff.
+    cutoff_angstrom: PositiveFloat = 8.2
     onsite_baseline: bool = True  # subtract the per-species mean isotropic onsite block before fitting
     lr_factor: Annotated[float, Field(gt=0, lt=1)] = 0.5  # ReduceLROnPlateau factor
     lr_patience: PositiveInt = 10  # epochs without validation improvement before the LR drops
@@ -246,6 +250,8 @@ class ElectronicSettings(_Section):
     band_path: str = "LGXK"
     points_per_segment: PositiveInt = 15
     snapshots_per_temperature: PositiveInt = 50
+    # Snapshots per (defect, temperature) of each larger transfer cell.
+    transfer_snapshots_per_temperature: PositiveInt = 20
     sparse_above_atoms: PositiveInt = 300
     # A state inside the pristine-like gap counts as a defect level when at
     # least this fraction of its weight sits on the defect site and its neighbours.

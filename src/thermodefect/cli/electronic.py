@@ -102,6 +102,9 @@ def _read_structures(path: Path):
         raise UserInputError(f"{path}: cannot read structures ({type(exc).__name__})") from None
     if not frames:
         raise UserInputError(f"{path}: no structures in the file")
+    from thermodefect.cli.ham import _check_frames
+
+    _check_frames([(path, k, atoms) for k, atoms in enumerate(frames)])
     return frames
 
 

@@ -82,6 +82,7 @@ def register(app: typer.Typer) -> None:
         from thermodefect.forcefield import ForceFieldEnsemble
         from thermodefect.forcefield.metrics import force_field_errors
         from thermodefect.forcefield.plots import plot_force_parity
+        from thermodefect.forcefield.training import check_training_data
         from thermodefect.workflow.rundir import atomic_write_json
 
         s = load_config(config)
@@ -90,6 +91,7 @@ def register(app: typer.Typer) -> None:
         path = data or run.results / "ff_test_set.extxyz"
         if not path.is_file():
             raise UserInputError(f"{path}: labelled data not found; pass --data")
+        check_training_data(path, min_frames=1)
         frames = list(read(str(path), index=":", format="extxyz"))
         ensemble = ForceFieldEnsemble(model or final_models(run), device=s.forcefield.device, default_dtype=s.forcefield.default_dtype)
         errors = force_field_errors(ensemble, frames)

@@ -107,6 +107,7 @@ def register(app: typer.Typer) -> None:
             except Exception as exc:  # ASE raises many types for unreadable files
                 raise UserInputError(f"{path}: cannot read structures ({str(exc).splitlines()[0] if str(exc) else type(exc).__name__})") from None
         atoms = [a for _, _, a in frames]
+        _check_frames(frames)
         h_ops = predict(h_model, atoms)
         s_ops = predict(s_model, atoms) if s_model else [None] * len(atoms)
         for n, ((path, k, _), h_op, s_op) in enumerate(zip(frames, h_ops, s_ops)):
@@ -142,3 +143,16 @@ def register(app: typer.Typer) -> None:
             typer.echo(f"member {k}: MAE {m['mae']:.3g} {m['unit']} (onsite {m['mae_onsite']:.3g}, "
                        f"hopping {m['mae_hopping']:.3g}){eig} on {m['n_samples']} samples")
         typer.echo(f"wrote {out}")
+
+
+def _check_frames(frames) -> None:
+    """Refuse non-finite or overlapping structures with one line (``frames``: (path, index, atoms))."""
+    import numpy as np
+
+    from thermodefect.errors import UserInputError
+    from thermodefect.structures import check_no_overlap
+
+    for path, k, atoms in frames:
+        if not np.all(np.isfinite(atoms.positions)) or not np.all(np.isfinite(atoms.cell[:])):
+            raise UserInputError(f"{path} frame {k}: positions and cell must be finite numbers")
+        check_no_overlap(atoms, f"{path} frame {k}")

@@ -20,7 +20,7 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Label structures with the configured references (skips those already labelled)."""
         from thermodefect.errors import UserInputError
-        from thermodefect.reference.labelling import label_structures
+        from thermodefect.reference.labelling import check_label_request, label_structures
         from thermodefect.settings import settings_to_toml
         from thermodefect.workflow.executors import get_executor
         from thermodefect.workflow.rundir import RunDirectory
@@ -28,6 +28,7 @@ def register(app: typer.Typer) -> None:
         settings = load_config(config)
         frames = _read_structures(structures, UserInputError)
         wanted = {w.strip() for w in what.split(",") if w.strip()}
+        check_label_request(frames, settings.reference, wanted)  # refuse before creating the run directory
         run = RunDirectory.create(settings.run.directory, settings_to_toml(settings))
         with get_executor(settings.compute, run_dir=run.root / "parsl") as executor:
             report = label_structures(frames, settings.reference, run, what=wanted, executor=executor, progress=not quiet)

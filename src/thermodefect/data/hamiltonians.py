@@ -27,6 +27,7 @@ Keys are :func:`thermodefect.data.keys.structure_key` of the structure.
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import shutil
@@ -42,6 +43,7 @@ from thermodefect.errors import UserInputError
 
 FORMAT_NAME = "thermodefect-hamiltonians"
 FORMAT_VERSION = 1
+USER_FIXABLE_ERRNOS = (errno.ENOSPC, errno.EDQUOT, errno.EACCES, errno.EPERM, errno.EROFS)
 
 
 class DatasetError(UserInputError):
@@ -59,17 +61,28 @@ def _json_attr(obj: Any) -> str:
 
 
 def _replace_atomically(write, target: Path) -> None:
-    """Run ``write(tmp_path)`` and rename the result onto ``target``."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    os.close(fd)
+    """Run ``write(tmp_path)`` and rename the result onto ``target``.
+
+    Disk-full and permission errors (which the user can fix) become a
+    one-line ``RunDirectoryError``; other ``OSError`` propagate.
+    """
+    from thermodefect.workflow.rundir import RunDirectoryError, _explain_os_error
+
+    tmp = None
     try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+        os.close(fd)
         write(Path(tmp))
         with open(tmp, "rb") as fh:
             os.fsync(fh.fileno())
         os.replace(tmp, target)
+    except OSError as exc:
+        if exc.errno not in USER_FIXABLE_ERRNOS:
+            raise
+        raise RunDirectoryError(_explain_os_error(exc, target)) from None
     finally:
-        if os.path.exists(tmp):
+        if tmp is not None and os.path.exists(tmp):
             os.unlink(tmp)
 
 
@@ -216,8 +229,9 @@ class HamiltonianDataset:
         shard = self.path.parent / index[key]["shard"]
         try:
             return read_sample_file(shard)
-        except (OSError, KeyError) as exc:
-            raise DatasetError(f"{shard}: sample {key} is missing or unreadable ({exc})") from None
+        except (OSError, KeyError, ValueError, json.JSONDecodeError) as exc:
+            first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            raise DatasetError(f"{shard}: sample {key} is missing or unreadable ({first})") from None
 
     # -- writing ---------------------------------------------------------
     def append(self, sample: HamiltonianSample) -> str:

@@ -73,8 +73,9 @@ class ForceFieldEnsemble:
 
         try:
             return MACECalculator(model_paths=paths, device=self.device, default_dtype=self.default_dtype)
-        except (RuntimeError, EOFError, AttributeError, ValueError) as exc:
-            # mace-torch's .model files are pickled modules; a wrong file fails in unpickling.
+        except Exception as exc:  # noqa: BLE001
+            # mace-torch's .model files are pickled modules; a wrong file fails in
+            # unpickling with any exception type (UnpicklingError, EOFError, ...).
             raise ForceFieldError(f"cannot load MACE model(s) {paths}: {type(exc).__name__}") from None
 
     def __len__(self) -> int:

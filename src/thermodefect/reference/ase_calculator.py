@@ -35,6 +35,9 @@ class CalculatorReference(Reference):
 
     @classmethod
     def from_class(cls, name: str, calculator_class: type, options: dict[str, Any]) -> "CalculatorReference":
+        unknown = _unknown_keywords(calculator_class, options)
+        if unknown:
+            raise UserInputError(f"reference {name!r}: unknown option(s) {', '.join(unknown)}")
         try:
             calculator = calculator_class(**options)
         except TypeError as exc:
@@ -64,6 +67,28 @@ class CalculatorReference(Reference):
             raise
         except Exception as exc:  # codes raise anything; a failed label is recorded, not fatal
             raise CalculationFailed(f"{self.name}: {type(exc).__name__}: {exc}") from exc
+
+
+def _unknown_keywords(calculator_class: type, options: dict[str, Any]) -> list[str]:
+    """Options an ASE calculator class would swallow silently through ``**kwargs``.
+
+    ``ase.calculators.calculator.Calculator`` stores any keyword as a
+    parameter, so a misspelt option would be ignored without a word.
+    """
+    import inspect
+
+    from ase.calculators.calculator import Calculator
+
+    def named(function) -> tuple[set[str], bool]:
+        params = inspect.signature(function).parameters.values()
+        names = {p.name for p in params if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)} - {"self"}
+        return names, any(p.kind is p.VAR_KEYWORD for p in params)
+
+    names, open_ended = named(calculator_class)
+    if not open_ended:
+        return []  # Python itself rejects unknown keywords
+    allowed = names | named(Calculator.__init__)[0] | set(getattr(calculator_class, "default_parameters", {}) or {})
+    return sorted(set(options) - allowed)
 
 
 class AseReference(CalculatorReference):

@@ -60,6 +60,7 @@ def run_label_task(task: LabelTask):
     from thermodefect.settings import ReferenceSettings
 
     reference = get_reference(ReferenceSettings.model_validate(task.reference))
+    reference.attempt = task.attempt  # fault injection (reference "faulty") draws per attempt
     return reference.label(task.atoms, hamiltonian="hamiltonian" in task.targets)
 
 
@@ -70,12 +71,42 @@ def _split_references(reference_settings):
     return reference_settings, reference_settings
 
 
-def _check_provides(settings, needs: str) -> None:
+def _check_provides(settings, needs: str, elements: set[str]) -> None:
     from thermodefect.reference.registry import get_reference
 
     reference = get_reference(settings)
     if needs not in reference.provides:
         raise UserInputError(f"reference {settings.name!r} cannot label {needs} (it provides {', '.join(sorted(reference.provides))})")
+    if needs == "hamiltonian":
+        for element in sorted(elements):
+            reference.basis(element)  # UserInputError for a species the reference has no basis for
+
+
+def check_label_request(structures: list, reference_settings, what: Iterable[str]) -> frozenset[str]:
+    """Refuse a labelling request that cannot work, before anything is written.
+
+    Checks ``what``, that each reference builds and provides what it must
+    label, that a Hamiltonian reference has a basis for every species, and
+    that every structure has finite positions and no overlapping atoms. Returns ``what`` as a set.
+    """
+    import numpy as np
+
+    what = frozenset(what)
+    if not what or not what <= WHAT:
+        raise UserInputError(f"--what must be a subset of forces,hamiltonian; got {','.join(sorted(what)) or 'nothing'}")
+    from thermodefect.structures import check_no_overlap
+
+    for k, atoms in enumerate(structures):
+        if not np.all(np.isfinite(atoms.positions)) or not np.all(np.isfinite(atoms.cell[:])):
+            raise UserInputError(f"structure {k}: positions and cell must be finite numbers")
+        check_no_overlap(atoms, f"structure {k}")
+    elements = {s for atoms in structures for s in atoms.get_chemical_symbols()}
+    forces_ref, ham_ref = _split_references(reference_settings)
+    if "forces" in what:
+        _check_provides(forces_ref, "forces", elements)
+    if "hamiltonian" in what:
+        _check_provides(ham_ref, "hamiltonian", elements)
+    return what
 
 
 def _plan(structures, keys, what, forces_ds, ham_ds, forces_ref, ham_ref) -> tuple[list[LabelTask], int]:
@@ -110,10 +141,15 @@ def _record_failure(path, task: LabelTask, metadata: dict[str, Any], exc: BaseEx
         "attempt": task.attempt,
         "time": time.strftime("%Y-%m-%dT%H:%M:%S"),
     }
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "a") as fh:
-        fh.write(json.dumps(line, default=str) + "\n")
-        fh.flush()
+    from thermodefect.workflow.rundir import RunDirectoryError, _explain_os_error
+
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with open(path, "a") as fh:
+            fh.write(json.dumps(line, default=str) + "\n")
+            fh.flush()
+    except OSError as exc:
+        raise RunDirectoryError(_explain_os_error(exc, path)) from None
 
 
 def label_structures(
@@ -136,15 +172,9 @@ def label_structures(
 
     from thermodefect.workflow.executors import LocalExecutor
 
-    what = frozenset(what)
-    if not what or not what <= WHAT:
-        raise UserInputError(f"--what must be a subset of forces,hamiltonian; got {','.join(sorted(what)) or 'nothing'}")
-    forces_ref, ham_ref = _split_references(reference_settings)
-    if "forces" in what:
-        _check_provides(forces_ref, "forces")
-    if "hamiltonian" in what:
-        _check_provides(ham_ref, "hamiltonian")
     structures = list(structures)
+    what = check_label_request(structures, reference_settings, what)
+    forces_ref, ham_ref = _split_references(reference_settings)
     metadata = list(metadata) if metadata is not None else [{} for _ in structures]
     if len(metadata) != len(structures):
         raise ValueError(f"{len(metadata)} metadata entries for {len(structures)} structures")

@@ -22,6 +22,7 @@ _REGISTRY: dict[str, str | type] = {
     "deeph": "thermodefect.reference.deeph_folders:DeepHReference",
     "toy": "thermodefect.reference.toy:ToyTightBinding",
     "albe": "thermodefect.reference.albe:AlbeGaAs",
+    "faulty": "thermodefect.reference.faults:FaultyReference",
 }
 
 

@@ -255,7 +255,8 @@ def predictions(ctx: PipelineContext) -> dict:
             n_total += len(json.loads(path.read_text())["snapshots"])
             continue
         records = []
-        frames = md_frames(ctx, job, s.electronic.snapshots_per_temperature)
+        count = s.electronic.snapshots_per_temperature if job["set"] == "production" else s.electronic.transfer_snapshots_per_temperature
+        frames = md_frames(ctx, job, count)
         ctx.log(f"predicting {len(frames)} snapshots {k + 1}/{len(jobs)}: {job['key']}")
         for i, frame in frames:
             result, seconds = predict_gap(ctx, frame)
