@@ -91,7 +91,7 @@ class GpawReference(Reference):
     def _basis(self, calc) -> dict[int, str]:
         basis = {}
         for setup in calc.wfs.setups:
-            shells = [phit.get_angular_momentum_number() for phit in setup.phit_j]
+            shells = [function.get_angular_momentum_number() for function in setup.basis_functions_J]
             basis[int(setup.Z)] = irreps_from_shells(shells)
         return basis
 
