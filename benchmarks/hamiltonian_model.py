@@ -5,6 +5,8 @@
     python benchmarks/hamiltonian_model.py --xtb-samples 2       # label rattled 64-atom cells with tblite
 
 Timings use the "fast" preset and the default cutoff on 64-atom cubic GaAs
+(one forward + backward step also for the "published" preset; prediction of
+64/216/512-atom cells, against the tblite labelling time of the same cell)
 whose targets are the Γ fold of a randomly initialised model (training speed
 does not depend on the target values). With a dataset (or tblite samples) it
 also trains on the reference data, reports the validation metrics, and the
@@ -64,7 +66,28 @@ def time_training(settings, samples, epochs: int, workdir: Path) -> float:
     return result.seconds_per_epoch
 
 
-def time_prediction(settings, sizes) -> dict[str, float]:
+def time_train_step(settings, n_atoms: int = 64) -> dict[str, float]:
+    """Forward + backward of one structure (best of 3), seconds."""
+    model = build_model(settings, GAAS_BASIS, "hamiltonian", avg_num_neighbors=90.0)
+    from thermodefect.data.operators import Structure
+    from thermodefect.hamiltonian.batch import collate
+
+    graph = build_graph(Structure.from_atoms(cubic_gaas(n_atoms, seed=1)), settings.cutoff_angstrom)
+    batch = collate([graph], model.layout).to(model.device, model.dtype)
+    best = (float("inf"), 0.0, 0.0)
+    for _ in range(3):
+        start = time.perf_counter()
+        loss = (model(batch) ** 2).mean()
+        middle = time.perf_counter()
+        loss.backward()
+        end = time.perf_counter()
+        if end - start < best[0]:
+            best = (end - start, middle - start, end - middle)
+    return {"edges": graph.n_edges, "step_s": best[0], "forward_s": best[1], "backward_s": best[2]}
+
+
+def time_prediction(settings, sizes, reference_sizes=()) -> dict[str, dict]:
+    """Prediction time per structure size; with ``reference_sizes`` also the tblite time on the same cell."""
     model = build_model(settings, GAAS_BASIS, "hamiltonian", avg_num_neighbors=50.0)
     out = {}
     for n in sizes:
@@ -73,6 +96,14 @@ def time_prediction(settings, sizes) -> dict[str, float]:
         start = time.perf_counter()
         ops = predict(model, [atoms])
         out[str(n)] = {"seconds": time.perf_counter() - start, "edges": int(ops[0].n_edges)}
+        if n in reference_sizes:
+            from thermodefect.reference.registry import get_reference
+            from thermodefect.settings import ReferenceSettings
+
+            start = time.perf_counter()
+            get_reference(ReferenceSettings()).label(atoms, hamiltonian=True)
+            out[str(n)]["reference_seconds"] = time.perf_counter() - start
+            out[str(n)]["reference_over_model"] = out[str(n)]["reference_seconds"] / out[str(n)]["seconds"]
     return out
 
 
@@ -113,20 +144,27 @@ def main(argv=None) -> None:
     parser.add_argument("--epochs", type=int, default=30, help="Epochs for the accuracy run.")
     parser.add_argument("--timing-epochs", type=int, default=2)
     parser.add_argument("--sizes", type=int, nargs="+", default=[64, 216, 512])
+    parser.add_argument("--reference-sizes", type=int, nargs="*", default=[64, 216],
+                        help="Sizes whose tblite labelling time is measured for the model/reference ratio.")
+    parser.add_argument("--cutoff", type=float, default=None, help="Edge cutoff (Å); default: the settings default.")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--workdir", type=Path, default=Path("/tmp/thermodefect-ham-bench"))
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
-    settings = HamiltonianModelSettings(preset="fast")
+    cutoff = {"cutoff_angstrom": args.cutoff} if args.cutoff else {}
+    settings = HamiltonianModelSettings(preset="fast", **cutoff)
     report = {"preset": "fast", "cutoff_angstrom": settings.cutoff_angstrom, "threads": args.threads,
               "torch": torch.__version__, "machine": platform.processor() or platform.machine()}
 
+    report["train_step_64_atoms"] = {
+        preset: time_train_step(HamiltonianModelSettings(preset=preset, **cutoff)) for preset in ("fast", "published")}
+    print(json.dumps(report["train_step_64_atoms"], indent=1), flush=True)
     samples = synthetic_samples(settings, 4)
     report["train_seconds_per_epoch_4x64_atoms"] = time_training(settings, samples, args.timing_epochs, args.workdir)
     print(f"training: {report['train_seconds_per_epoch_4x64_atoms']:.2f} s/epoch (4 x 64 atoms)", flush=True)
-    report["predict"] = time_prediction(settings, args.sizes)
+    report["predict"] = time_prediction(settings, args.sizes, set(args.reference_sizes))
     for n, item in report["predict"].items():
-        print(f"predict {n} atoms: {item['seconds']:.2f} s ({item['edges']} edges)", flush=True)
+        print(f"predict {n} atoms: {json.dumps(item)}", flush=True)
 
     reference = []
     if args.dataset:

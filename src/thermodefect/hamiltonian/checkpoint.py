@@ -22,7 +22,7 @@ from thermodefect.workflow.rundir import atomic_write_bytes, atomic_write_json
 WEIGHTS_FILE = "model.pt"
 CONFIG_FILE = "model.json"
 FORMAT = "thermodefect-hamiltonian"
-VERSION = 1
+VERSION = 2  # 2: summed pair input of the edge update
 
 
 def build_from_config(config: ModelConfig):

@@ -23,11 +23,12 @@ PRESETS: dict[str, dict[str, Any]] = {
         "radial_basis_size": 16,
         "radial_hidden": 64,
     },
-    # Small enough to train on 64-atom cells on a CPU in minutes.
+    # Small enough to train on 64-atom cells on a CPU in minutes. Harmonics up to
+    # l = 2 suffice for s, p, d blocks (L = 4 = 2 + 2 arises in the edge update).
     "fast": {
         "irreps_node": "16x0e+8x1o+4x2e",
         "irreps_edge": "16x0e+8x1o+4x1e+4x2e+4x2o+2x3o+2x3e+2x4e",
-        "lmax": 4,
+        "lmax": 2,
         "num_layers": 2,
         "radial_basis_size": 8,
         "radial_hidden": 32,
@@ -41,7 +42,7 @@ class ModelConfig:
     target: str  # "hamiltonian" (eV) or "overlap" (dimensionless)
     irreps_node: str
     irreps_edge: str
-    lmax: int  # of the bond-direction spherical harmonics
+    lmax: int  # of the bond-direction spherical harmonics in the message-passing tensor products
     num_layers: int
     cutoff_angstrom: float
     radial_basis_size: int

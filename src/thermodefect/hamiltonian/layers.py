@@ -5,14 +5,20 @@ Node update (a NequIP/DeepH-E3 convolution)::
     m_i = 1/<n> sum_{(i,j,R)} TP(h_j, Y(r̂_ij); w(edge scalars)) · envelope(r_ij)
     h_i <- Linear(h_i) + Gate(Linear(m_i))
 
-Edge update (DeepH-E3)::
+Edge update (DeepH-E3 style, with the pair input as a sum instead of a
+concatenation, which gives the tensor product ~3x fewer paths)::
 
-    e_ij <- Linear(e_ij) + Gate(Linear(TP(h_i ⊕ h_j ⊕ e_ij, Y(r̂_ij); w(edge scalars))))
+    p_ij = Linear_a(h_i) + Linear_b(h_j) + Linear_c(e_ij)
+    e_ij <- Linear(e_ij) + Gate(Linear(TP(p_ij, Y(r̂_ij); w(edge scalars))))
 
 ``TP`` is a "uvu" tensor product whose weights come from an MLP of the edge
 scalars (radial basis and both species), so every path is distance- and
-species-dependent. Onsite edges have ``r = 0``; their spherical harmonics are
-``Y_0 = 1`` and ``Y_{l>0} = 0``, which keeps them rotation-invariant.
+species-dependent. It is evaluated as an unweighted tensor product times one
+gathered weight per output channel (:class:`EdgeWeightedTensorProduct`): the
+same function as e3nn's weighted "uvu" product, but its backward pass does not
+zero-fill a full copy of the per-edge weight tensor for every path. Onsite
+edges have ``r = 0``; their spherical harmonics are ``Y_0 = 1`` and
+``Y_{l>0} = 0``, which keeps them rotation-invariant.
 """
 
 from __future__ import annotations
@@ -83,20 +89,65 @@ def gate_for(irreps_out):
     )
 
 
-def weighted_tensor_product(irreps_in, irreps_sh, irreps_target):
-    """'uvu' tensor product keeping only outputs whose (l, p) appears in ``irreps_target``."""
+class EdgeWeightedTensorProduct(nn.Module):
+    """'uvu' tensor product ``x ⊗ Y`` with one weight per edge, path and channel.
+
+    Keeps only outputs whose (l, p) appears in ``irreps_target``. Computes
+    ``out[e, path, u, :] = w[e, path, u] · TP_path(x[e, u, :], Y[e, :])`` as an
+    unweighted e3nn product times the weights gathered to every output
+    component; the output groups the paths by irrep type. Inputs x (n_edges, irreps_in.dim), Y (n_edges, irreps_sh.dim),
+    weights (n_edges, weight_numel); output (n_edges, irreps_out.dim).
+    """
+
+    def __init__(self, irreps_in, irreps_sh, irreps_target):
+        super().__init__()
+        o3, _ = e3nn_modules()
+        wanted = {ir for _, ir in o3.Irreps(irreps_target)}
+        mid, instructions = [], []
+        for i, (mul, ir_in) in enumerate(o3.Irreps(irreps_in)):
+            for j, (_, ir_sh) in enumerate(o3.Irreps(irreps_sh)):
+                for ir_out in ir_in * ir_sh:
+                    if ir_out in wanted:
+                        instructions.append((i, j, len(mid), "uvu", False))
+                        mid.append((mul, ir_out))
+        self.tp = o3.TensorProduct(irreps_in, irreps_sh, o3.Irreps(mid), instructions)
+        self.n_paths = len(instructions)
+        self.weight_numel = sum(mul for mul, _ in mid)
+        # Group the paths by (l, p) so the output has one chunk per irrep type: e3nn's
+        # Linear after it then slices a handful of chunks instead of one per path.
+        order = sorted(range(len(mid)), key=lambda k: (mid[k][1].l, -mid[k][1].p, k))
+        component_start = _cumulative([mul * ir.dim for mul, ir in mid])
+        weight_start = _cumulative([mul for mul, _ in mid])
+        components, weight_index = [], []
+        for k in order:
+            mul, ir = mid[k]
+            components.extend(range(component_start[k], component_start[k] + mul * ir.dim))
+            weight_index.extend(weight_start[k] + u for u in range(mul) for _ in range(ir.dim))
+        self.irreps_out = o3.Irreps([mid[k] for k in order]).simplify()
+        self.register_buffer("component_order", torch.as_tensor(components, dtype=torch.long), persistent=False)
+        self.register_buffer("weight_index", torch.as_tensor(weight_index, dtype=torch.long), persistent=False)
+
+    def forward(self, x: torch.Tensor, sh: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+        unweighted = self.tp(x, sh).index_select(1, self.component_order)
+        return unweighted * weights.index_select(1, self.weight_index)
+
+
+def _cumulative(counts: list[int]) -> list[int]:
+    out, total = [], 0
+    for c in counts:
+        out.append(total)
+        total += c
+    return out
+
+
+def irreps_union(*irreps_list):
+    """Irreps holding every (l, p) of the inputs, with the largest multiplicity of each; sorted."""
     o3, _ = e3nn_modules()
-    wanted = {ir for _, ir in o3.Irreps(irreps_target)}
-    mid, instructions = [], []
-    for i, (mul, ir_in) in enumerate(o3.Irreps(irreps_in)):
-        for j, (_, ir_sh) in enumerate(o3.Irreps(irreps_sh)):
-            for ir_out in ir_in * ir_sh:
-                if ir_out in wanted:
-                    instructions.append((i, j, len(mid), "uvu", True))
-                    mid.append((mul, ir_out))
-    return o3.TensorProduct(
-        irreps_in, irreps_sh, o3.Irreps(mid), instructions, shared_weights=False, internal_weights=False
-    )
+    mul: dict = {}
+    for irreps in irreps_list:
+        for m, ir in o3.Irreps(irreps):
+            mul[ir] = max(mul.get(ir, 0), m)
+    return o3.Irreps([(m, ir) for ir, m in mul.items()]).sort().irreps.simplify()
 
 
 class InteractionLayer(nn.Module):
@@ -110,7 +161,7 @@ class InteractionLayer(nn.Module):
         irreps_node_in, irreps_edge_in = o3.Irreps(irreps_node_in), o3.Irreps(irreps_edge_in)
 
         node_gate = gate_for(irreps_node_target)
-        self.node_tp = weighted_tensor_product(irreps_node_in, irreps_sh, node_gate.irreps_in)
+        self.node_tp = EdgeWeightedTensorProduct(irreps_node_in, irreps_sh, node_gate.irreps_in)
         self.node_weights = e3nn_nn.FullyConnectedNet(
             [n_edge_scalars, radial_hidden, self.node_tp.weight_numel], torch.nn.functional.silu
         )
@@ -120,8 +171,11 @@ class InteractionLayer(nn.Module):
         self.irreps_node_out = node_gate.irreps_out
 
         edge_gate = gate_for(irreps_edge_target)
-        irreps_pair = self.irreps_node_out + self.irreps_node_out + irreps_edge_in
-        self.edge_tp = weighted_tensor_product(irreps_pair, irreps_sh, edge_gate.irreps_in)
+        self.irreps_pair = irreps_union(self.irreps_node_out, irreps_edge_in)
+        self.pair_from_i = o3.Linear(self.irreps_node_out, self.irreps_pair)
+        self.pair_from_j = o3.Linear(self.irreps_node_out, self.irreps_pair)
+        self.pair_from_edge = o3.Linear(irreps_edge_in, self.irreps_pair)
+        self.edge_tp = EdgeWeightedTensorProduct(self.irreps_pair, irreps_sh, edge_gate.irreps_in)
         self.edge_weights = e3nn_nn.FullyConnectedNet(
             [n_edge_scalars, radial_hidden, self.edge_tp.weight_numel], torch.nn.functional.silu
         )
@@ -129,6 +183,8 @@ class InteractionLayer(nn.Module):
         self.edge_gate = edge_gate
         self.edge_skip = o3.Linear(irreps_edge_in, edge_gate.irreps_out)
         self.irreps_edge_out = edge_gate.irreps_out
+        # (l, p) the edge output can hold with nonzero values: what the TP or the skip reaches.
+        self.edge_reachable = {ir for _, ir in self.edge_tp.irreps_out} | {ir for _, ir in irreps_edge_in}
 
     def forward(self, node, edge, edge_index, edge_sh, edge_scalars, envelope):
         """node (n_atoms, irreps_node_in.dim); edge (n_edges, irreps_edge_in.dim); edge_sh
@@ -138,7 +194,7 @@ class InteractionLayer(nn.Module):
         summed = torch.zeros(node.shape[0], messages.shape[1], dtype=messages.dtype, device=messages.device)
         summed.index_add_(0, i, messages)
         node = self.node_skip(node) + self.node_gate(self.node_linear(summed / self.avg_num_neighbors))
-        pair = torch.cat([node[i], node[j], edge], dim=-1)
+        pair = self.pair_from_i(node)[i] + self.pair_from_j(node)[j] + self.pair_from_edge(edge)
         update = self.edge_tp(pair, edge_sh, self.edge_weights(edge_scalars))
         edge = self.edge_skip(edge) + self.edge_gate(self.edge_linear(update))
         return node, edge

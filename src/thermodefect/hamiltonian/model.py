@@ -25,6 +25,28 @@ from thermodefect.hamiltonian.config import ModelConfig
 from thermodefect.hamiltonian.layers import BesselBasis, InteractionLayer, e3nn_modules, edge_spherical_harmonics
 
 
+def unreachable_irreps(irreps_head, irreps_node, irreps_edge, irreps_sh, num_layers: int) -> list[str]:
+    """Head irreps that no edge feature can carry after ``num_layers`` layers.
+
+    Features start as scalars; each layer multiplies node and pair features by
+    the spherical harmonics up to ``lmax`` (l = 4 blocks arise from l = 2
+    features times l = 2 harmonics), keeping the (l, p) of the target irreps.
+    """
+    node_types = {ir for _, ir in irreps_node}
+    edge_types = {ir for _, ir in irreps_edge}
+    sh_types = [ir for _, ir in irreps_sh]
+
+    def products(types):
+        return {out for ir in types for sh in sh_types for out in ir * sh}
+
+    scalar = {ir for _, ir in irreps_node if ir.l == 0 and ir.p == 1}
+    node_reach, edge_reach = set(scalar), set(scalar)
+    for _ in range(num_layers):
+        node_reach = (products(node_reach) | node_reach) & node_types
+        edge_reach = (products(node_reach | edge_reach) | edge_reach) & edge_types
+    return [str(ir) for _, ir in irreps_head if ir not in edge_reach]
+
+
 class HamiltonianModel(nn.Module):
     """Predicts orbital blocks for every edge of a :class:`GraphBatch`.
 
@@ -47,14 +69,18 @@ class HamiltonianModel(nn.Module):
             raise UserInputError(
                 f"irreps_edge {config.irreps_edge!r} lacks {'+'.join(missing)} needed by the orbital basis; add them"
             )
-        if config.lmax < max(ir.l for _, ir in self.irreps_head):
-            raise UserInputError(f"lmax={config.lmax} is below the largest block irrep L={self.irreps_head.lmax}; raise lmax")
         self.irreps_sh = o3.Irreps.spherical_harmonics(config.lmax)
 
         node_scalars = irreps_node.count("0e")
         edge_scalars0 = irreps_edge.count("0e")
         if node_scalars == 0 or edge_scalars0 == 0:
             raise UserInputError("irreps_node and irreps_edge need scalar (0e) channels")
+        unreachable = unreachable_irreps(self.irreps_head, irreps_node, irreps_edge, self.irreps_sh, config.num_layers)
+        if unreachable:
+            raise UserInputError(
+                f"lmax={config.lmax} with num_layers={config.num_layers} cannot produce the block irreps "
+                f"{'+'.join(unreachable)}; raise lmax or num_layers"
+            )
         self.radial = BesselBasis(config.cutoff_angstrom, config.radial_basis_size)
         self.n_edge_scalars = config.radial_basis_size + 2 * n_species
         self.species_embedding = nn.Linear(n_species, node_scalars, bias=False)
