@@ -18,6 +18,7 @@ from __future__ import annotations
 from functools import lru_cache
 
 import numpy as np
+import scipy.linalg
 
 from thermodefect._compat import import_e3nn_o3
 
@@ -88,12 +89,4 @@ def wigner_d(irreps: str, rotation: np.ndarray) -> np.ndarray:
     import torch
 
     rot = torch.as_tensor(np.asarray(rotation, dtype=np.float64))
-    blocks = [o3.Irrep(l, p).D_from_matrix(rot).numpy() for l, p in parse_basis(irreps)]
-    size = sum(b.shape[0] for b in blocks)
-    out = np.zeros((size, size))
-    start = 0
-    for b in blocks:
-        n = b.shape[0]
-        out[start : start + n, start : start + n] = b
-        start += n
-    return out
+    return scipy.linalg.block_diag(*[o3.Irrep(l, p).D_from_matrix(rot).numpy() for l, p in parse_basis(irreps)])

@@ -23,6 +23,7 @@ from __future__ import annotations
 from functools import lru_cache
 
 import numpy as np
+import scipy.linalg
 
 from thermodefect.orbitals import parse_basis
 
@@ -68,28 +69,12 @@ CONVENTIONS = {
 def atom_transform(irreps: str, convention: str) -> np.ndarray:
     """Block-diagonal ``M`` of one atom's basis, ``phi_code = M phi_package``."""
     per_l = CONVENTIONS[convention]
-    mats = [per_l(l) for l, _ in parse_basis(irreps)]
-    size = sum(m.shape[0] for m in mats)
-    out = np.zeros((size, size))
-    start = 0
-    for m in mats:
-        n = m.shape[0]
-        out[start : start + n, start : start + n] = m
-        start += n
-    return out
+    return scipy.linalg.block_diag(*[per_l(l) for l, _ in parse_basis(irreps)])
 
 
 def structure_transform(numbers: np.ndarray, basis: dict[int, str], convention: str) -> np.ndarray:
     """Block-diagonal ``M`` over all atoms of a structure, shape (n_orb, n_orb)."""
-    blocks = [atom_transform(basis[int(z)], convention) for z in numbers]
-    size = sum(b.shape[0] for b in blocks)
-    out = np.zeros((size, size))
-    start = 0
-    for b in blocks:
-        n = b.shape[0]
-        out[start : start + n, start : start + n] = b
-        start += n
-    return out
+    return scipy.linalg.block_diag(*[atom_transform(basis[int(z)], convention) for z in numbers])
 
 
 def matrix_to_package(matrix: np.ndarray, transform: np.ndarray) -> np.ndarray:
