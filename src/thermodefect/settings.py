@@ -171,6 +171,9 @@ class ForceFieldSettings(_Section):
     # Isolated-atom energies: "average" (least squares on the training set),
     # "foundation" (from the foundation model) or a dict string "{31: -1.2, 33: -3.4}" (eV).
     e0s: str = "average"
+    # ZBL pair repulsion inside MACE: keeps MD of an early, data-poor model
+    # from collapsing atoms together (seen at 500 K with 12 training cells).
+    pair_repulsion: bool = True
     finetune_learning_rate: PositiveFloat = 1e-3  # replaces learning_rate when fine-tuning
     # Multihead fine-tuning from a local foundation model: a replay set of the
     # foundation's own training data (extxyz); optionally relabelled by the
@@ -234,6 +237,14 @@ class HamiltonianModelSettings(_Section):
     valid_fraction: Annotated[float, Field(gt=0, lt=1)] = 0.1
     default_dtype: Literal["float32", "float64"] = "float32"
     device: str = "cpu"
+    # Weight of the Γ eigenvalue loss (MSE of the eigenvalues nearest the gap, in units of
+    # target_scale², like the element loss) for Hamiltonian models; 0 disables it.
+    eigenvalue_loss_weight: Annotated[float, Field(ge=0)] = 1.0
+    eigenvalue_loss_bands: PositiveInt = 30  # levels in the window: half occupied, half empty
+    gap_loss_weight: Annotated[float, Field(ge=0)] = 0.0  # extra (ΔE_gap / target_scale)² term
+    # Epochs of element-only training before the eigenvalue/gap terms join (a random model's
+    # levels are eV off and that term would swamp the element loss).
+    eigenvalue_loss_start_epoch: Annotated[int, Field(ge=0)] = 6
 
 
 class HamiltonianALSettings(_Section):

@@ -71,6 +71,16 @@ def _clean(atoms: Atoms) -> Atoms:
     return out
 
 
+COLLAPSE_FRACTION = 0.75  # a frame with a distance below this fraction of the ideal bond is unphysical
+
+
+def is_physical(atoms: Atoms, bond_angstrom: float) -> bool:
+    from ase.neighborlist import neighbor_list
+
+    d = neighbor_list("d", atoms, bond_angstrom)
+    return len(d) == 0 or float(d.min()) >= COLLAPSE_FRACTION * bond_angstrom
+
+
 def _check_labels(labelled: list[Atoms], asked: int) -> list[Atoms]:
     from thermodefect.errors import UserInputError
 
@@ -163,13 +173,21 @@ class ForceFieldActiveLearning:
                 frames += result.frames
         return frames
 
+    def _shortest_bond(self) -> float:
+        from ase.neighborlist import neighbor_list
+
+        return min(float(neighbor_list("d", cell, 4.0).min()) for cell in self.cells.values() if len(cell) > 1)
+
     def _test_set(self, ensemble: ForceFieldEnsemble) -> list[Atoms]:
         if not self._done("test-set"):
             n = self.al.test_snapshots_per_defect
             if n > 0:
                 interval = max(1, self.al.md_steps // n)
                 frames = self._md(ensemble, self.run_dir.md / "ff_test", [self.al.test_temperature_k], interval * n, interval, self.settings.run.seed + 7)
-                asked = [_clean(f) for f in frames]
+                # The round-0 model drives this MD; frames where it let atoms
+                # collapse are not a fair picture of the material at this
+                # temperature, so they stay out of the test set.
+                asked = [_clean(f) for f in frames if is_physical(f, self._shortest_bond())]
                 for a in asked:
                     a.info["source"] = "test"
                 _write(self.test_set_path, _check_labels(self.label_fn(asked), len(asked)))

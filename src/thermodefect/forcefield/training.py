@@ -102,6 +102,8 @@ def mace_arguments(
             f"--num_interactions={ff.num_interactions}",
             f"--correlation={ff.correlation}",
         ]
+        if ff.pair_repulsion:
+            argv += ["--pair_repulsion"]
     else:
         # Architecture and r_max come from the foundation model.
         argv += [f"--foundation_model={foundation}", f"--lr={ff.finetune_learning_rate}"]

@@ -123,16 +123,41 @@ def production_md(ctx: PipelineContext) -> dict:
             seed=derived_seed(s.run.seed, "md", job["key"]), trajectory_path=job["path"], production_steps=job["steps"],
         )
         ctx.manifest.record_items("production_md", [job["key"]])
-    return {"trajectories": len(jobs)}
+    collapsed = _count_collapsed(ctx, jobs)
+    if collapsed:
+        ctx.log(f"warning: {collapsed} MD frames have atoms closer than 75% of the ideal bond; they are left out of every analysis")
+    return {"trajectories": len(jobs), "collapsed_frames": collapsed}
+
+
+def _count_collapsed(ctx: PipelineContext, jobs: list[dict]) -> int:
+    from ase.neighborlist import neighbor_list
+
+    from thermodefect.active.forcefield import is_physical
+    from thermodefect.dynamics.nvt import read_frames
+
+    count = 0
+    for job in jobs:
+        cell = load_cells(ctx.run.structures, job["n_atoms"], [job["defect"]])[job["defect"]]
+        bond = float(neighbor_list("d", cell, 4.0).min())
+        count += sum(not is_physical(f, bond) for f in read_frames(job["path"]))
+    return count
 
 
 def md_frames(ctx: PipelineContext, job: dict, count: int):
     """``count`` frames spread uniformly over a trajectory, tagged with the defect."""
     from thermodefect.dynamics.nvt import read_frames
 
+    from ase.neighborlist import neighbor_list
+
+    from thermodefect.active.forcefield import is_physical
+
     cell = load_cells(ctx.run.structures, job["n_atoms"], [job["defect"]])[job["defect"]]
+    bond = float(neighbor_list("d", cell, 4.0).min())
     frames = read_frames(job["path"])
-    picks = uniform_picks(len(frames), count)
+    # Frames where the force field let atoms collapse are not the material at
+    # this temperature: they are counted (production_md) and never used.
+    good = [i for i, f in enumerate(frames) if is_physical(f, bond)]
+    picks = [good[k] for k in uniform_picks(len(good), count)]
     return [(i, tag_frame(frames[i], cell)) for i in picks]
 
 
