@@ -8,7 +8,8 @@ Data: rattled 64-atom cubic GaAs cells (pristine and the demo defects, σ =
 ``--dataset`` (HDF5, reused). The first ``--n-train`` samples train one model
 (no validation split: fixed epochs), the next ``--n-test`` are evaluated with
 ``evaluate()`` (Γ-folded matrix-element MAE, eigenvalue MAE of the 30 bands
-nearest the gap, meV). Each run appends one line to
+nearest the gap, meV) and by the Γ HOMO–LUMO gap of every test cell
+(reference vs model, eV). Each run appends one line (labelled ``--name``) to
 benchmarks/results/hamiltonian_accuracy.jsonl.
 """
 
@@ -49,6 +50,28 @@ def label(dataset_path: Path, repeats: int) -> None:
             print(f"labelled {k}: {name}, σ = {sigma_angstrom:.3f} Å", flush=True)
 
 
+def gamma_gaps(model, samples) -> list[dict]:
+    """Γ HOMO–LUMO gap (eV) of reference and model per sample, with the reference overlap."""
+    import numpy as np
+    import scipy.linalg
+
+    from thermodefect.hamiltonian.predict import predicted_blocks
+    from thermodefect.hamiltonian.targets import bloch_sum_numpy, prepare_sample
+
+    prepared = [prepare_sample(s, model.layout, model.config.cutoff_angstrom, "hamiltonian") for s in samples]
+    rows = []
+    for p, blocks in zip(prepared, predicted_blocks(model, [p.graph for p in prepared], 1)):
+        homo = int(np.ceil(p.n_electrons / 2 - 1e-9)) - 1
+        predicted = bloch_sum_numpy(blocks, p.graph, p.fold, np.zeros(3)).real
+        gaps = []
+        for h in (p.hamiltonian_gamma, 0.5 * (predicted + predicted.T)):
+            levels = scipy.linalg.eigh(h, p.overlap_gamma, eigvals_only=True)
+            gaps.append(float(levels[homo + 1] - levels[homo]))
+        rows.append({"defect": p.metadata.get("defect"), "gap_ref_ev": gaps[0], "gap_pred_ev": gaps[1],
+                     "gap_error_ev": gaps[1] - gaps[0]})
+    return rows
+
+
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("settings", nargs="?", default="{}", help="JSON of HamiltonianModelSettings overrides.")
@@ -58,6 +81,7 @@ def main(argv=None) -> None:
     parser.add_argument("--n-test", type=int, default=6)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--workdir", type=Path, default=Path("/tmp/thermodefect-ham-accuracy"))
+    parser.add_argument("--name", default="", help="Label of the run in the results file.")
     args = parser.parse_args(argv)
     import torch
 
@@ -79,9 +103,12 @@ def main(argv=None) -> None:
     result = train_model(train, [], settings, args.workdir / "model", seed=0, progress=False)
     train_seconds = time.perf_counter() - started
     metrics = evaluate(result.model, test)
-    row = {"settings": overrides, "n_train": len(train), "n_test": len(test), "threads": args.threads,
+    gaps = gamma_gaps(result.model, test)
+    row = {"name": args.name, "settings": overrides, "n_train": len(train), "n_test": len(test),
+           "threads": args.threads,
            "train_seconds": train_seconds, "epochs": result.epochs_run, "seconds_per_epoch": result.seconds_per_epoch,
-           "final_train_loss": result.history[-1]["train_loss"], "test": metrics}
+           "final_train_loss": result.history[-1]["train_loss"], "test": metrics, "test_gaps": gaps,
+           "gap_mae_ev": sum(abs(g["gap_error_ev"]) for g in gaps) / max(len(gaps), 1)}
     print(json.dumps(row, indent=1))
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     with RESULTS.open("a") as handle:

@@ -46,6 +46,7 @@ class PreparedSample:
     overlap_gamma: np.ndarray | None = None  # (n_orb_total,)*2 reference S(Γ), None = orthogonal
     hamiltonian_gamma: np.ndarray | None = None  # reference H(Γ) when known
     metadata: dict[str, Any] = field(default_factory=dict)
+    eigen: Any = None  # eigen_loss.EigenTarget when the eigenvalue loss is on
 
     @property
     def is_realspace(self) -> bool:

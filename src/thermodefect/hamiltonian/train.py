@@ -1,8 +1,13 @@
 """Training: Adam, ReduceLROnPlateau, early stopping on the validation loss, checkpoints.
 
 The loss of each sample lives where its data lives (real-space blocks or
-Bloch sums, see :mod:`.losses`) in units of ``target_scale``; a batch's loss
-is the mean over its samples.
+Bloch sums, see :mod:`.losses`) in units of ``target_scale``; Hamiltonian
+models add ``eigenvalue_loss_weight`` times the Γ eigenvalue loss of
+:mod:`.eigen_loss` (and ``gap_loss_weight`` times its gap term). A batch's
+loss is the mean over its samples. The eigenvalue terms start at epoch
+``eigenvalue_loss_start_epoch``: on a freshly initialised model the levels are
+eV off and that term would swamp the element loss; from that epoch on the best
+loss (checkpoint choice, LR schedule) is tracked afresh.
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ from thermodefect.hamiltonian.batch import collate
 from thermodefect.hamiltonian.blocks import OrbitalLayout
 from thermodefect.hamiltonian.checkpoint import build_from_config, save_model
 from thermodefect.hamiltonian.config import TARGETS, resolve_config
+from thermodefect.hamiltonian.eigen_loss import attach_eigen_targets, eigenvalue_loss_terms
 from thermodefect.hamiltonian.losses import sample_loss
 from thermodefect.hamiltonian.targets import PreparedSample, prepare_sample
 from thermodefect.workflow.rundir import atomic_write_json
@@ -67,8 +73,31 @@ def build_model(settings, basis: dict[int, str], target: str = "hamiltonian", av
     return build_from_config(resolve_config(settings, basis, target, avg_num_neighbors))
 
 
-def prepare_samples(samples, layout: OrbitalLayout, cutoff_angstrom: float, target: str, name: str) -> list[PreparedSample]:
-    return [prepare_sample(s, layout, cutoff_angstrom, target, f"{name} sample {k}") for k, s in enumerate(samples)]
+@dataclass(frozen=True)
+class LossWeights:
+    """Weights of the terms added to the element loss (dimensionless)."""
+
+    eigenvalue: float = 0.0
+    gap: float = 0.0
+
+    @classmethod
+    def from_settings(cls, settings, target: str) -> "LossWeights":
+        if target != "hamiltonian":
+            return cls()
+        return cls(settings.eigenvalue_loss_weight, settings.gap_loss_weight)
+
+    @property
+    def uses_eigenvalues(self) -> bool:
+        return self.eigenvalue > 0 or self.gap > 0
+
+
+def prepare_samples(samples, layout: OrbitalLayout, cutoff_angstrom: float, target: str, name: str,
+                    eigenvalue_bands: int = 0) -> list[PreparedSample]:
+    """Graphs and targets; with ``eigenvalue_bands > 0`` also the Cholesky factors of the eigenvalue loss."""
+    prepared = [prepare_sample(s, layout, cutoff_angstrom, target, f"{name} sample {k}") for k, s in enumerate(samples)]
+    if eigenvalue_bands > 0 and target == "hamiltonian":
+        attach_eigen_targets(prepared, eigenvalue_bands)
+    return prepared
 
 
 def fit_normalization(prepared: list[PreparedSample], layout: OrbitalLayout, use_baseline: bool):
@@ -110,15 +139,22 @@ def fit_normalization(prepared: list[PreparedSample], layout: OrbitalLayout, use
     return baseline, max(scale, 1e-8)
 
 
-def batch_loss(model, prepared: list[PreparedSample], device):
+def batch_loss(model, prepared: list[PreparedSample], device, weights: LossWeights = LossWeights()):
     batch = collate([p.graph for p in prepared], model.layout).to(device, model.dtype)
     blocks = model(batch)
-    losses = [sample_loss(blocks[batch.edge_ptr[k]:batch.edge_ptr[k + 1]], p, model.target_scale)
-              for k, p in enumerate(prepared)]
+    losses = []
+    for k, p in enumerate(prepared):
+        sample_blocks = blocks[batch.edge_ptr[k]:batch.edge_ptr[k + 1]]
+        loss = sample_loss(sample_blocks, p, model.target_scale)
+        if weights.uses_eigenvalues and p.eigen is not None:
+            eigen_term, gap_term = eigenvalue_loss_terms(sample_blocks, p, model.target_scale)
+            loss = loss + weights.eigenvalue * eigen_term + weights.gap * gap_term
+        losses.append(loss)
     return sum(losses) / len(losses)
 
 
-def mean_loss(model, prepared: list[PreparedSample], batch_size: int, device) -> float:
+def mean_loss(model, prepared: list[PreparedSample], batch_size: int, device,
+              weights: LossWeights = LossWeights()) -> float:
     import torch
 
     if not prepared:
@@ -127,7 +163,7 @@ def mean_loss(model, prepared: list[PreparedSample], batch_size: int, device) ->
     with torch.no_grad():
         for start in range(0, len(prepared), batch_size):
             chunk = prepared[start:start + batch_size]
-            total += float(batch_loss(model, chunk, device)) * len(chunk)
+            total += float(batch_loss(model, chunk, device, weights)) * len(chunk)
     return total / len(prepared)
 
 
@@ -148,8 +184,10 @@ def train_model(train_samples: Sequence[HamiltonianSample], valid_samples: Seque
     device = resolve_device(settings.device)
     basis = basis_of(list(train_samples) + list(valid_samples))
     layout = OrbitalLayout(basis)
-    train = prepare_samples(train_samples, layout, settings.cutoff_angstrom, target, "training")
-    valid = prepare_samples(valid_samples, layout, settings.cutoff_angstrom, target, "validation")
+    weights = LossWeights.from_settings(settings, target)
+    bands = settings.eigenvalue_loss_bands if weights.uses_eigenvalues else 0
+    train = prepare_samples(train_samples, layout, settings.cutoff_angstrom, target, "training", bands)
+    valid = prepare_samples(valid_samples, layout, settings.cutoff_angstrom, target, "validation", bands)
     avg_neighbors = float(np.mean([p.graph.n_edges / p.graph.n_atoms for p in train]))
     model = build_model(settings, basis, target, avg_neighbors)
     baseline, scale = fit_normalization(train, layout, settings.onsite_baseline)
@@ -165,19 +203,23 @@ def train_model(train_samples: Sequence[HamiltonianSample], valid_samples: Seque
     bar = tqdm(range(settings.max_epochs), desc=f"{target} model (seed {seed})", disable=not progress, leave=False)
     epoch = -1
     for epoch in bar:
+        active = weights if epoch >= settings.eigenvalue_loss_start_epoch else LossWeights()
+        if weights.uses_eigenvalues and epoch == settings.eigenvalue_loss_start_epoch > 0:
+            # The loss changes definition: earlier losses are not comparable with the new ones.
+            best_loss, scheduler.best, scheduler.num_bad_epochs = float("inf"), float("inf"), 0
         model.train()
         order = rng.permutation(len(train))
         train_total = 0.0
         for start in range(0, len(order), settings.batch_size):
             chunk = [train[k] for k in order[start:start + settings.batch_size]]
             optimizer.zero_grad()
-            loss = batch_loss(model, chunk, device)
+            loss = batch_loss(model, chunk, device, active)
             loss.backward()
             optimizer.step()
             train_total += loss.item() * len(chunk)
         train_loss = train_total / len(train)
         model.eval()
-        valid_loss = mean_loss(model, valid, settings.batch_size, device) if valid else train_loss
+        valid_loss = mean_loss(model, valid, settings.batch_size, device, active) if valid else train_loss
         scheduler.step(valid_loss)
         history.append({"epoch": epoch, "train_loss": train_loss, "valid_loss": valid_loss,
                         "learning_rate": optimizer.param_groups[0]["lr"]})
