@@ -211,6 +211,11 @@ class HamiltonianModelSettings(_Section):
     """E(3)-equivariant Hamiltonian model (DeepH-E3 style)."""
 
     preset: Literal["published", "fast"] = "published"
+    # "lowdin": learn H in the Löwdin-orthogonalized basis, S^(-1/2) H S^(-1/2),
+    # so predictions need no overlap. Needed when the reference overlap is nearly
+    # singular (tblite GFN1 GaAs: smallest eigenvalue ~5e-4, so any learned S
+    # loses positive definiteness). "none": learn H and, separately, S.
+    orthogonalization: Literal["lowdin", "none"] = "lowdin"
     irreps_node: str | None = None  # None = preset ("64x0e+32x1o+16x2e+8x3o+8x4e" published)
     irreps_edge: str | None = None
     # Spherical harmonics of the bond direction in the tensor products; None = preset (4 published,

@@ -49,7 +49,7 @@ def _gamma_eigenvalue_errors(sample, h_op, s_op, n_bands: int) -> np.ndarray:
     else:
         h_ref, s_ref = bloch_pair(*sample.realspace, k_frac=np.zeros(3))
     h_pred, s_pred = bloch_pair(h_op, s_op, k_frac=np.zeros(3))
-    dense = [m.toarray() if hasattr(m, "toarray") else np.asarray(m) for m in (h_ref, s_ref, h_pred, s_pred)]
+    dense = [None if m is None else (m.toarray() if hasattr(m, "toarray") else np.asarray(m)) for m in (h_ref, s_ref, h_pred, s_pred)]
     e_ref = scipy.linalg.eigh(dense[0], dense[1], eigvals_only=True)
     e_pred = scipy.linalg.eigh(dense[2], dense[3], eigvals_only=True)
     window = band_window(len(e_ref), sample.n_electrons, n_bands)
@@ -62,7 +62,11 @@ def compare(ctx, sample) -> dict:
     from thermodefect.hamiltonian import predict
     from thermodefect.workflow.stages import load_predictors, predict_gap
 
+    from thermodefect.workflow.hamiltonian_hooks import model_sample
+
     atoms = _atoms_of(sample)
+    # Same basis as the model's (Löwdin weights for the localization of both).
+    sample = model_sample(ctx.settings, sample)
     reference = analyze_sample(sample, atoms, ctx.settings.electronic)
     predicted, seconds = predict_gap(ctx, atoms)
     row = {
@@ -79,7 +83,8 @@ def compare(ctx, sample) -> dict:
     }
     if len(atoms) <= ctx.settings.electronic.sparse_above_atoms:
         ham, overlap = load_predictors(ctx)
-        h_op, s_op = predict(ham, [atoms])[0], predict(overlap, [atoms])[0]
+        h_op = predict(ham, [atoms])[0]
+        s_op = predict(overlap, [atoms])[0] if overlap is not None else None
         row["eigenvalue_mae_mev"] = float(_gamma_eigenvalue_errors(sample, h_op, s_op, ctx.settings.electronic.bands_near_gap).mean() * MILLI)
     return row
 
@@ -111,9 +116,11 @@ def _hamiltonian_mae_by_stratum(ctx, keys: list[str]) -> dict[tuple, float]:
     dataset = HamiltonianDataset(ctx.run.hamiltonian_dataset)
     ham, _ = load_predictors(ctx)
     strata = defaultdict(list)
+    from thermodefect.workflow.hamiltonian_hooks import model_sample
+
     for k in keys:
         meta = dataset.metadata(k)
-        strata[(meta.get("defect", "unknown"), meta.get("temperature_k"))].append(dataset[k])
+        strata[(meta.get("defect", "unknown"), meta.get("temperature_k"))].append(model_sample(ctx.settings, dataset[k]))
     return {key: evaluate(ham, samples, bands_near_gap=ctx.settings.electronic.bands_near_gap)["mae"] for key, samples in strata.items()}
 
 

@@ -42,9 +42,13 @@ def band_structure_figures(ctx) -> list[str]:
     ham, overlap = load_predictors(ctx)
     written = []
     for defect, key in first.items():
+        from thermodefect.workflow.hamiltonian_hooks import model_sample
+
         sample = dataset[key]
         atoms = _atoms_of(sample)
-        h, ov = predict(ham, [atoms])[0], predict(overlap, [atoms])[0]
+        sample = model_sample(s, sample)
+        h = predict(ham, [atoms])[0]
+        ov = predict(overlap, [atoms])[0] if overlap is not None else None
         n_e = electron_count(atoms, electrons_per_element(ctx))
         bands = band_structure(h, ov, n_e, atoms, s.electronic, special_cell=primitive)
         model_gap, _ = predict_gap(ctx, atoms)
@@ -90,7 +94,7 @@ def _reference_gamma_eigenvalues(sample) -> np.ndarray:
         h, s = kspace_pair(sample.kspace, 0)
     else:
         h, s = bloch_pair(*sample.realspace, k_frac=np.zeros(3))
-    dense = [m.toarray() if hasattr(m, "toarray") else np.asarray(m) for m in (h, s)]
+    dense = [None if m is None else (m.toarray() if hasattr(m, "toarray") else np.asarray(m)) for m in (h, s)]
     return scipy.linalg.eigh(dense[0], dense[1], eigvals_only=True)
 
 

@@ -12,6 +12,44 @@ from thermodefect.active.hamiltonian import Candidate
 from thermodefect.workflow.snapshots import derived_seed
 
 
+def lowdin_sample(sample):
+    """The sample at Γ in its Löwdin-orthogonalized basis: H' = S^(-1/2) H S^(-1/2), S' = 1.
+
+    A similarity transform of the generalized eigenproblem: the eigenvalues are
+    unchanged. S^(-1/2) of a rotation-covariant S is rotation-covariant, so the
+    blocks of H' rotate like those of H (equivariance is kept).
+    """
+    import dataclasses
+
+    import scipy.linalg
+
+    from thermodefect.data.operators import KSpaceMatrices
+    from thermodefect.electronic.bloch import bloch_pair, kspace_pair
+
+    if sample.kspace is not None:
+        h, s = kspace_pair(sample.kspace, 0)
+        if len(sample.kspace.kpts_frac) != 1 or np.any(np.asarray(sample.kspace.kpts_frac[0]) != 0):
+            raise ValueError("Löwdin orthogonalization here needs Γ-only k-space data")
+    else:
+        h, s = bloch_pair(*sample.realspace, k_frac=np.zeros(3))
+    h = h.toarray().real
+    if s is None:
+        return sample
+    w, v = scipy.linalg.eigh(s.toarray().real)
+    inv_sqrt = (v / np.sqrt(w)) @ v.T
+    h_orth = inv_sqrt @ h @ inv_sqrt
+    h_orth = 0.5 * (h_orth + h_orth.T)
+    return dataclasses.replace(
+        sample, realspace=None,
+        kspace=KSpaceMatrices(kpts_frac=np.zeros((1, 3)), hamiltonian=h_orth[None], overlap=None),
+    )
+
+
+def model_sample(settings, sample):
+    """A labelled sample in the form the Hamiltonian model learns (see ``orthogonalization``)."""
+    return lowdin_sample(sample) if settings.hamiltonian.orthogonalization == "lowdin" else sample
+
+
 class MeanEnsemble:
     """Ensemble members behind the single-model interface: blocks = mean over members.
 
@@ -94,7 +132,8 @@ def train_or_load_ensemble(ctx, keys: Sequence[str], directory: Path, target: st
         if samples is None:
             seed = derived_seed(settings.run.seed, seed_label, "split")
             train_keys, valid_keys = split_train_valid(keys, settings.hamiltonian.valid_fraction, seed)
-            samples = ([dataset[key] for key in train_keys], [dataset[key] for key in valid_keys])
+            samples = ([model_sample(settings, dataset[key]) for key in train_keys],
+                       [model_sample(settings, dataset[key]) for key in valid_keys])
         ctx.log(f"training {target} model {k + 1}/{size} on {len(samples[0])} structures ({len(samples[1])} validation)")
         result = train_model(
             samples[0], samples[1], settings.hamiltonian, member_dir,
@@ -149,7 +188,7 @@ class PipelineHamiltonianHooks:
         from thermodefect.hamiltonian import evaluate
 
         dataset = HamiltonianDataset(self.ctx.run.hamiltonian_dataset)
-        samples = [dataset[k] for k in test_dataset_keys]
+        samples = [model_sample(self.ctx.settings, dataset[k]) for k in test_dataset_keys]
         metrics = evaluate(MeanEnsemble(ensemble), samples, bands_near_gap=self.ctx.settings.electronic.bands_near_gap)
         return {
             "hamiltonian_mae_mev": metrics["mae"],

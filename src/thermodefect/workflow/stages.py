@@ -206,6 +206,8 @@ def overlap_model(ctx: PipelineContext) -> dict:
     from thermodefect.hamiltonian import evaluate
     from thermodefect.workflow.hamiltonian_hooks import train_or_load_ensemble
 
+    if ctx.settings.hamiltonian.orthogonalization == "lowdin":
+        return {"skipped": "Löwdin-orthogonal basis: predictions need no overlap"}
     keys = _training_keys(ctx)
     members = train_or_load_ensemble(ctx, keys["training"], ctx.run.root / "models" / "ham" / "overlap", "overlap", 1, "overlap")
     dataset = HamiltonianDataset(ctx.run.hamiltonian_dataset)
@@ -223,7 +225,9 @@ def load_predictors(ctx: PipelineContext):
         final = _training_keys(ctx)["final_round"]
         device = ctx.settings.hamiltonian.device
         ham = MeanEnsemble(load_ensemble(ctx.run.model_round("ham", final), device))
-        overlap = load_model(ctx.run.root / "models" / "ham" / "overlap" / "member-0", device)
+        overlap = None
+        if ctx.settings.hamiltonian.orthogonalization != "lowdin":
+            overlap = load_model(ctx.run.root / "models" / "ham" / "overlap" / "member-0", device)
         ctx.cache["predictors"] = (ham, overlap)
     return ctx.cache["predictors"]
 
@@ -252,7 +256,7 @@ def predict_gap(ctx: PipelineContext, atoms):
     ham, overlap = load_predictors(ctx)
     t0 = time.perf_counter()
     h = predict(ham, [atoms])[0]
-    s = predict(overlap, [atoms])[0]
+    s = predict(overlap, [atoms])[0] if overlap is not None else None
     result = analyze_operators(h, s, electron_count(atoms, electrons_per_element(ctx)), atoms, ctx.settings.electronic)
     return result, time.perf_counter() - t0
 
