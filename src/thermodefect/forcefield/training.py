@@ -216,6 +216,7 @@ def _restore_root_logging():
 
     root = logging.getLogger()
     handlers, level = list(root.handlers), root.level
+    root.handlers = []  # handlers bound to the real console would bypass the redirect
     try:
         yield
     finally:
