@@ -61,3 +61,27 @@ def test_nearly_singular_overlap_is_a_clear_error():
         solve_dense(h, s)
     with pytest.raises(OverlapError, match="smallest eigenvalue"):
         solve_near(h, s, 1, 0.0)
+
+
+def test_canonical_orthogonalization_matches_generalized_problem_and_drops_bad_directions():
+    """Well-conditioned S: same spectrum. Indefinite S: the negative direction is dropped, not fatal."""
+    import numpy as np
+    import scipy.linalg
+
+    from thermodefect.electronic.eigen import solve_canonical, solve_dense
+
+    rng = np.random.default_rng(3)
+    a = rng.normal(size=(12, 12))
+    h = a + a.T
+    b = rng.normal(size=(12, 12)) * 0.1
+    s = np.eye(12) + b @ b.T
+    full = solve_canonical(h, s, cutoff=1e-12)
+    assert np.allclose(full.energies_ev, scipy.linalg.eigh(h, s, eigvals_only=True), atol=1e-9)
+    w, u = np.linalg.eigh(s)
+    w[0] = -0.5  # a learned overlap that lost definiteness in one direction
+    bad = (u * w) @ u.T
+    states = solve_dense(h, bad, 1e-6, canonical_cutoff=1e-2)
+    assert len(states.energies_ev) == 11
+    c = states.vectors
+    assert np.allclose(c.T @ bad @ c, np.eye(11), atol=1e-8)  # S-orthonormal in the kept space
+    assert np.allclose(c.T @ h @ c, np.diag(states.energies_ev), atol=1e-8)

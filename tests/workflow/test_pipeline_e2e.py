@@ -30,6 +30,7 @@ EXPECTED_FILES = [
     "models/ff/round-0/model-0.model",
     "models/ham/round-0/member-0",
     "models/ham/round-0/member-1",
+    "models/ham/overlap/member-0",
     "md/production-8atoms",
     "md/test-8atoms",
     "md/transfer-64atoms",

@@ -39,7 +39,7 @@ def solve_states(
 ) -> Eigenstates:
     """States near the gap: all of them (dense) or ``n_states`` (default ``bands_near_gap``) around the Fermi level (sparse)."""
     if solver == "dense":
-        return solve_dense(h, s, settings.min_overlap_eigenvalue)
+        return solve_dense(h, s, settings.min_overlap_eigenvalue, settings.canonical_overlap_cutoff)
     n_occupied = highest_occupied_index(n_electrons) + 1
     n_states = min(n_states or settings.bands_near_gap, h.shape[0] - 2)
     return solve_near_gap(h, s, n_occupied, n_states, target_ev, settings.min_overlap_eigenvalue)

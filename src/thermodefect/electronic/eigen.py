@@ -91,11 +91,39 @@ def check_overlap(s, min_eigenvalue: float = DEFAULT_MIN_OVERLAP_EIGENVALUE) -> 
     )
 
 
-def solve_dense(h, s=None, min_overlap_eigenvalue: float = DEFAULT_MIN_OVERLAP_EIGENVALUE) -> Eigenstates:
-    """All eigenpairs of ``H c = ε S c`` (S None = identity)."""
-    check_overlap(s, min_overlap_eigenvalue)
+def solve_canonical(h_dense: np.ndarray, s_dense: np.ndarray, cutoff: float) -> Eigenstates:
+    """Eigenpairs in the span of the overlap eigenvectors with eigenvalue > ``cutoff``.
+
+    Canonical orthogonalization (Löwdin 1956): with ``S = U s U^T``, keep the
+    columns of ``X = U_k s_k^(-1/2)`` for ``s_k > cutoff`` and solve the
+    standard problem ``X^T H X c' = ε c'``; ``c = X c'``. Near-linearly
+    dependent (or, for a learned overlap, unphysical negative) directions are
+    dropped; they carry the spurious very-high-energy states, not the states
+    near the gap.
+    """
+    w, u = la.eigh(s_dense)
+    keep = w > cutoff
+    x = u[:, keep] / np.sqrt(w[keep])
+    energies, reduced = la.eigh(x.T @ h_dense @ x)
+    vectors = x @ reduced
+    return Eigenstates(energies, vectors, np.arange(len(energies)), h_dense.shape[0])
+
+
+def solve_dense(
+    h, s=None, min_overlap_eigenvalue: float = DEFAULT_MIN_OVERLAP_EIGENVALUE, canonical_cutoff: float | None = None
+) -> Eigenstates:
+    """All eigenpairs of ``H c = ε S c`` (S None = identity).
+
+    An overlap with an eigenvalue below ``min_overlap_eigenvalue`` is an error,
+    unless ``canonical_cutoff`` is given: then the problem is solved by
+    canonical orthogonalization (:func:`solve_canonical`).
+    """
     h_dense = h.toarray() if sp.issparse(h) else np.asarray(h)
     s_dense = None if s is None else (s.toarray() if sp.issparse(s) else np.asarray(s))
+    if s_dense is not None and canonical_cutoff is not None:
+        if la.eigvalsh(s_dense, subset_by_index=[0, 0])[0] < min_overlap_eigenvalue:
+            return solve_canonical(h_dense, s_dense, canonical_cutoff)
+    check_overlap(s, min_overlap_eigenvalue)
     try:
         energies, vectors = la.eigh(h_dense, s_dense)
     except la.LinAlgError as exc:

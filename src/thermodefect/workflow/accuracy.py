@@ -40,8 +40,11 @@ def _level_errors(reference, predicted) -> list[float]:
     return [min(abs(r - p) for p in pred) for r in ref]
 
 
-def _gamma_eigenvalue_errors(sample, h_op, s_op, n_bands: int) -> np.ndarray:
+def _gamma_eigenvalue_errors(sample, h_op, s_op, settings) -> np.ndarray:
     from thermodefect.electronic.bloch import bloch_pair, kspace_pair
+    from thermodefect.electronic.eigen import solve_dense
+
+    n_bands = settings.bands_near_gap
     from thermodefect.hamiltonian.metrics import band_window
 
     if sample.kspace is not None:
@@ -51,7 +54,7 @@ def _gamma_eigenvalue_errors(sample, h_op, s_op, n_bands: int) -> np.ndarray:
     h_pred, s_pred = bloch_pair(h_op, s_op, k_frac=np.zeros(3))
     dense = [None if m is None else (m.toarray() if hasattr(m, "toarray") else np.asarray(m)) for m in (h_ref, s_ref, h_pred, s_pred)]
     e_ref = scipy.linalg.eigh(dense[0], dense[1], eigvals_only=True)
-    e_pred = scipy.linalg.eigh(dense[2], dense[3], eigvals_only=True)
+    e_pred = solve_dense(dense[2], dense[3], settings.min_overlap_eigenvalue, settings.canonical_overlap_cutoff).energies_ev
     window = band_window(len(e_ref), sample.n_electrons, n_bands)
     return np.abs(e_pred[window] - e_ref[window])
 
@@ -85,7 +88,7 @@ def compare(ctx, sample) -> dict:
         ham, overlap = load_predictors(ctx)
         h_op = predict(ham, [atoms])[0]
         s_op = predict(overlap, [atoms])[0] if overlap is not None else None
-        row["eigenvalue_mae_mev"] = float(_gamma_eigenvalue_errors(sample, h_op, s_op, ctx.settings.electronic.bands_near_gap).mean() * MILLI)
+        row["eigenvalue_mae_mev"] = float(_gamma_eigenvalue_errors(sample, h_op, s_op, ctx.settings.electronic).mean() * MILLI)
     return row
 
 
