@@ -330,10 +330,9 @@ class Settings(_Section):
                     raise ValueError(
                         f"defect {name!r} names {part!r}, which is neither the cation nor the anion ({', '.join(sorted(species))})"
                     )
-            if name.endswith("_i") is False and name.startswith("V_") is False:
-                a, b = name.split("_")
-                if a == b:
-                    raise ValueError(f"defect {name!r} puts an atom on its own site")
+            a, b = name.split("_")
+            if a == b:  # "V" and "i" never match a species (checked above)
+                raise ValueError(f"defect {name!r} puts an atom on its own site")
         for name, site in self.defects.interstitial_sites.items():
             if not name.endswith("_i") or name not in self.defects.names:
                 raise ValueError(f"defects.interstitial_sites names {name!r}, which is not an interstitial in defects.names")

@@ -90,20 +90,11 @@ def _source(settings, model) -> str:
 
 
 def _read_structures(path: Path):
-    from ase.io import read
-
+    from thermodefect.cli.ham import _check_frames
+    from thermodefect.cli.label import _read_structures as read_structure_file
     from thermodefect.errors import UserInputError
 
-    if not path.is_file():
-        raise UserInputError(f"{path}: structure file not found")
-    try:
-        frames = read(str(path), index=":")
-    except Exception as exc:  # ASE raises many types for malformed files
-        raise UserInputError(f"{path}: cannot read structures ({type(exc).__name__})") from None
-    if not frames:
-        raise UserInputError(f"{path}: no structures in the file")
-    from thermodefect.cli.ham import _check_frames
-
+    frames = read_structure_file(path, UserInputError)
     _check_frames([(path, k, atoms) for k, atoms in enumerate(frames)])
     return frames
 

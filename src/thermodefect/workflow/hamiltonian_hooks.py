@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Sequence
 
@@ -83,21 +82,6 @@ class MeanEnsemble:
         for m in self.members[1:]:
             out = out + m(batch)
         return out / len(self.members)
-
-
-def members_complete(directory: Path, size: int) -> bool:
-    """True when ``directory`` holds ``size`` saved members (member-0 … member-{size-1})."""
-    from thermodefect.hamiltonian.checkpoint import load_model
-
-    for k in range(size):
-        member = directory / f"member-{k}"
-        if not member.is_dir():
-            return False
-        try:
-            load_model(member)
-        except Exception:  # half-written or foreign: retrain it
-            return False
-    return True
 
 
 def split_train_valid(keys: Sequence[str], fraction: float, seed: int) -> tuple[list[str], list[str]]:
@@ -210,7 +194,3 @@ class PipelineHamiltonianHooks:
         from thermodefect.active.selection import radial_fingerprint
 
         return np.stack([radial_fingerprint(a) for a in atoms])
-
-
-def read_al_state(path: Path) -> dict:
-    return json.loads(Path(path).read_text()) if Path(path).exists() else {"rounds": []}
