@@ -11,7 +11,9 @@ from __future__ import annotations
 import concurrent.futures as cf
 import multiprocessing
 import os
+import shutil
 import signal
+import sys
 import time
 from abc import ABC, abstractmethod
 from pathlib import Path
@@ -158,11 +160,24 @@ class LocalExecutor(Executor):
             self._pool = None
 
 
+def _put_parsl_scripts_on_path() -> None:
+    """Parsl starts ``interchange.py`` and ``process_worker_pool.py`` by name.
+
+    They live beside the interpreter (``.venv/bin``), which is not on ``PATH`` when the
+    package runs as ``.venv/bin/thermodefect`` without an activated environment.
+    """
+    scripts = Path(sys.executable).parent
+    if shutil.which("interchange.py") is None and (scripts / "interchange.py").exists():
+        os.environ["PATH"] = os.pathsep.join([str(scripts), os.environ.get("PATH", "")])
+
+
 def parsl_config(parsl_settings, workers: int, run_dir: str | Path | None = None):
     """A Parsl ``Config`` with one HighThroughputExecutor for ``compute.parsl``."""
     from parsl.config import Config
     from parsl.executors import HighThroughputExecutor
     from parsl.providers import LocalProvider, PBSProProvider, SlurmProvider
+
+    _put_parsl_scripts_on_path()
 
     common = {
         "nodes_per_block": parsl_settings.nodes_per_block,
