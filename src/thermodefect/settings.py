@@ -230,6 +230,13 @@ class HamiltonianModelSettings(_Section):
     # (a = 5.65); on GFN1-xTB data it fits far better than 8.2 (docs/hamiltonian.md).
     cutoff_angstrom: PositiveFloat = 9.9
     onsite_baseline: bool = True  # subtract the per-species mean isotropic onsite block before fitting
+    # Two-center (Slater-Koster) form fitted by linear least squares on the training labels
+    # (docs/hamiltonian.md). As a Hamiltonian baseline the network learns only what it leaves;
+    # as the overlap model it is exact in form (an LCAO overlap is two-center). Its cutoff must
+    # reach the tails of diffuse orbitals: GFN1-xTB GaAs overlaps converge by ~18 Å.
+    two_center_baseline: bool = True
+    overlap_model: Literal["two_center", "equivariant"] = "two_center"
+    two_center_cutoff_angstrom: PositiveFloat = 18.0
     lr_factor: Annotated[float, Field(gt=0, lt=1)] = 0.5  # ReduceLROnPlateau factor
     lr_patience: PositiveInt = 10  # epochs without validation improvement before the LR drops
     min_learning_rate: PositiveFloat = 1e-5
@@ -251,6 +258,13 @@ class HamiltonianModelSettings(_Section):
     # Epochs of element-only training before the eigenvalue/gap terms join (a random model's
     # levels are eV off and that term would swamp the element loss).
     eigenvalue_loss_start_epoch: Annotated[int, Field(ge=0)] = 6
+
+    @model_validator(mode="after")
+    def _two_center_reaches_the_network(self):
+        if self.two_center_baseline and self.two_center_cutoff_angstrom < self.cutoff_angstrom:
+            raise ValueError(f"two_center_cutoff_angstrom ({self.two_center_cutoff_angstrom}) must be at least "
+                             f"cutoff_angstrom ({self.cutoff_angstrom}) when two_center_baseline is on")
+        return self
 
 
 class HamiltonianALSettings(_Section):

@@ -8,7 +8,7 @@ import typer
 
 STRUCTURES_HELP = "Structure file (any ASE format; every frame is analysed)."
 MODEL_HELP = "Trained Hamiltonian model directory (default: label with the configured Hamiltonian reference)."
-OVERLAP_MODEL_HELP = "Trained overlap model directory (default: overlap from the reference)."
+OVERLAP_MODEL_HELP = "Overlap model: a two-center JSON file or an overlap model directory (default: overlap from the reference)."
 
 
 def register(app: typer.Typer) -> None:
@@ -111,7 +111,9 @@ def _samples(settings, structures: Path, model: Path | None, overlap_model: Path
         from thermodefect.hamiltonian import load_model, predict
 
         h_model = load_model(model)
-        s_model = load_model(overlap_model) if overlap_model is not None else None
+        from thermodefect.hamiltonian.two_center import load_overlap_model
+
+        s_model = load_overlap_model(overlap_model) if overlap_model is not None else None
     for index, atoms in enumerate(frames):
         labelled = None
         # The reference also gives the electron count, unless the frame carries it.

@@ -71,8 +71,22 @@ def register(app: typer.Typer) -> None:
         valid = [samples[k] for k in order[:n_valid]]
         train_set = [samples[k] for k in order[n_valid:]]
         out = output or run.root / "models" / "ham" / f"trained-{target}"
+        two_center = None
+        if (target == "hamiltonian" and s.hamiltonian.two_center_baseline) or (
+                target == "overlap" and s.hamiltonian.overlap_model == "two_center"):
+            from thermodefect.hamiltonian.two_center import TwoCenterModel
+
+            two_center = TwoCenterModel(train_set[0].basis, s.hamiltonian.two_center_cutoff_angstrom, target=target)
+            info = two_center.fit(train_set, atoms_per_sample=int(np.clip(np.ceil(128 / len(train_set)), 4, 32)), seed=s.run.seed)
+            typer.echo(f"two-center {target} fitted on {len(train_set)} samples: residual MAE {info['mae']:.3g} "
+                       f"({'eV' if target == 'hamiltonian' else 'dimensionless'})")
+            if target == "overlap":
+                out.mkdir(parents=True, exist_ok=True)
+                two_center.save(out / "two_center_overlap.json")
+                typer.echo(f"overlap model {out / 'two_center_overlap.json'} (use it as --overlap-model)")
+                return
         results = train_ensemble(train_set, valid, s.hamiltonian, out, seed=s.run.seed, target=target, size=size,
-                                 progress=progress)
+                                 progress=progress, baseline=two_center)
         typer.echo(f"trained {len(results)} {target} models on {len(train_set)} samples ({len(valid)} validation)")
         for r in results:
             typer.echo(f"model {r.directory}  best valid loss {r.best_valid_loss:.4g} (epoch {r.best_epoch}), "
@@ -84,7 +98,7 @@ def register(app: typer.Typer) -> None:
         config: Path = typer.Argument(..., help="TOML config file."),
         structures: List[Path] = typer.Argument(..., help="Structure files (any ASE format; every frame)."),
         model: Path = typer.Option(..., "--model", "-m", help="Hamiltonian model or ensemble directory (first member is used)."),
-        overlap_model: Optional[Path] = typer.Option(None, "--overlap-model", help="Overlap model directory; omitted = no overlaps.h5."),
+        overlap_model: Optional[Path] = typer.Option(None, "--overlap-model", help="Overlap model (two-center JSON file or model directory); omitted = no overlaps.h5."),
         output: Path = typer.Option(..., "--output", "-o", help="Directory for one DeepH folder per frame."),
         n_electrons: float = typer.Option(0.0, "--n-electrons", help="Valence electrons recorded in info.json (0 = unknown)."),
     ) -> None:
@@ -99,7 +113,9 @@ def register(app: typer.Typer) -> None:
         s = load_config(config)
         _threads(s)
         h_model = _load_models(model)[0]
-        s_model = _load_models(overlap_model)[0] if overlap_model else None
+        from thermodefect.hamiltonian.two_center import load_overlap_model
+
+        s_model = load_overlap_model(overlap_model) if overlap_model else None
         frames = []
         for path in structures:
             try:

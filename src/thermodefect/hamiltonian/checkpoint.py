@@ -21,6 +21,7 @@ from thermodefect.workflow.rundir import atomic_write_bytes, atomic_write_json
 
 WEIGHTS_FILE = "model.pt"
 CONFIG_FILE = "model.json"
+BASELINE_FILE = "two_center.json"  # optional two-center baseline, plain JSON numbers
 FORMAT = "thermodefect-hamiltonian"
 VERSION = 2  # 2: summed pair input of the edge update
 
@@ -48,6 +49,11 @@ def save_model(model, directory: str | Path) -> Path:
         "config": model.config.to_json(),
         "weights_sha256": hashlib.sha256(data).hexdigest(),
     })
+    baseline_path = directory / BASELINE_FILE
+    if getattr(model, "two_center", None) is not None:
+        model.two_center.save(baseline_path)
+    elif baseline_path.exists():
+        baseline_path.unlink()
     return directory
 
 
@@ -95,4 +101,8 @@ def load_model(directory: str | Path, device: str = "cpu"):
                 f"the model needs {tuple(expected[name].shape)} {expected[name].dtype}"
             )
     model.load_state_dict(state, strict=True)
+    if (directory / BASELINE_FILE).exists():
+        from thermodefect.hamiltonian.two_center import TwoCenterModel
+
+        model.two_center = TwoCenterModel.load(directory / BASELINE_FILE)
     return model.to(device).eval()

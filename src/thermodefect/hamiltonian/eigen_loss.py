@@ -68,6 +68,8 @@ def predicted_eigenvalues(blocks: torch.Tensor, sample: PreparedSample, target: 
     """Window eigenvalues (n_window,) in eV, float64, differentiable w.r.t. ``blocks`` (n_edges, m, m)."""
     real, _ = bloch_sum(blocks, sample, np.zeros(3))
     h = real.to(torch.float64)
+    if sample.baseline_gamma is not None:
+        h = h + torch.as_tensor(sample.baseline_gamma, dtype=torch.float64, device=h.device)
     h = 0.5 * (h + h.T)
     if target.inverse_cholesky is not None:
         inverse = torch.as_tensor(target.inverse_cholesky, device=h.device)

@@ -43,6 +43,23 @@ def edge_keys(edge_index: np.ndarray, cell_shift: np.ndarray) -> list[tuple[int,
     return [tuple(int(v) for v in row) for row in stacked]
 
 
+def encode_edges(edge_index: np.ndarray, cell_shift: np.ndarray, n_atoms: int, span: int) -> np.ndarray:
+    """One int64 per edge ``(i, j, R)``, for |R components| < ``span``; equal keys = equal edges."""
+    width = 2 * span + 1
+    shift = (np.asarray(cell_shift, dtype=np.int64) + span)
+    return (((np.asarray(edge_index[0], dtype=np.int64) * n_atoms + edge_index[1]) * width + shift[:, 0]) * width
+            + shift[:, 1]) * width + shift[:, 2]
+
+
+def match_edges(keys: np.ndarray, queries: np.ndarray) -> np.ndarray:
+    """Index into ``keys`` of each query key; -1 where absent."""
+    order = np.argsort(keys, kind="stable")
+    pos = np.searchsorted(keys[order], queries)
+    pos = np.clip(pos, 0, len(keys) - 1) if len(keys) else pos
+    found = (len(keys) > 0) & (keys[order][pos] == queries) if len(keys) else np.zeros(len(queries), dtype=bool)
+    return np.where(found, order[pos], -1)
+
+
 def build_graph(structure: Structure, cutoff_angstrom: float) -> CrystalGraph:
     """All pairs within ``cutoff_angstrom`` plus the onsite self-pairs.
 
@@ -63,12 +80,10 @@ def build_graph(structure: Structure, cutoff_angstrom: float) -> CrystalGraph:
     i, j, shift = i[order], j[order], shift[order]
     edge_index = np.stack([i, j])
     vector = positions[j] + shift @ cell - positions[i]
-    index_of = {key: e for e, key in enumerate(edge_keys(edge_index, shift))}
-    partner_keys = edge_keys(np.stack([j, i]), -shift)
-    try:
-        partner = np.array([index_of[key] for key in partner_keys], dtype=np.int64)
-    except KeyError as exc:  # cannot happen for a symmetric neighbour list; guards the invariant
-        raise RuntimeError(f"neighbour list is not symmetric: no partner for edge {exc.args[0]}") from None
+    span = int(np.abs(shift).max(initial=0)) + 1
+    partner = match_edges(encode_edges(edge_index, shift, n_atoms, span), encode_edges(np.stack([j, i]), -shift, n_atoms, span))
+    if np.any(partner < 0):  # cannot happen for a symmetric neighbour list; guards the invariant
+        raise RuntimeError("neighbour list is not symmetric: an edge has no partner")
     return CrystalGraph(
         numbers=np.asarray(structure.numbers, dtype=np.int64),
         edge_index=edge_index,

@@ -63,7 +63,9 @@ def _errors(p: PreparedSample, blocks: np.ndarray, layout) -> tuple[np.ndarray, 
 def evaluate(model, samples: Sequence, bands_near_gap: int = 30, batch_size: int = 4) -> dict:
     """Metrics dict (see the module docstring) of ``model`` on ``samples`` (HamiltonianSample)."""
     layout, target = model.layout, model.config.target
-    prepared = [prepare_sample(s, layout, model.config.cutoff_angstrom, target, f"sample {k}") for k, s in enumerate(samples)]
+    baseline = getattr(model, "two_center", None)
+    prepared = [prepare_sample(s, layout, model.config.cutoff_angstrom, target, f"sample {k}", baseline)
+                for k, s in enumerate(samples)]
     all_err, on_err, hop_err, eig_err = [], [], [], []
     per_defect: dict[str, list[np.ndarray]] = {}
     per_defect_eig: dict[str, list[np.ndarray]] = {}
@@ -74,6 +76,8 @@ def evaluate(model, samples: Sequence, bands_near_gap: int = 30, batch_size: int
         per_defect.setdefault(defect, []).append(err)
         if target == "hamiltonian" and p.hamiltonian_gamma is not None:
             predicted = bloch_sum_numpy(blocks, p.graph, p.fold, np.zeros(3)).real
+            if p.baseline_gamma is not None:
+                predicted = predicted + p.baseline_gamma
             overlap = p.overlap_gamma
             window = band_window(predicted.shape[0], p.n_electrons, bands_near_gap)
             ref = scipy.linalg.eigh(p.hamiltonian_gamma, overlap, eigvals_only=True)[window]

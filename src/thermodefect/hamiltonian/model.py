@@ -103,6 +103,8 @@ class HamiltonianModel(nn.Module):
         self.register_buffer("assembly", self.layout.assembly_tensors(), persistent=False)
         self.register_buffer("block_mask", torch.as_tensor(self.layout.block_mask()), persistent=False)
         self.to(torch.float64 if config.dtype == "float64" else torch.float32)
+        # Optional two-center baseline added to the predictions (set by training, saved beside the weights).
+        self.two_center = None
 
     @property
     def dtype(self) -> torch.dtype:

@@ -36,12 +36,21 @@ def predict(model, atoms_list, batch_size: int = 4) -> list[BlockOperator]:
     the model's cutoff, both directions and onsite blocks included; eV for a
     Hamiltonian model, dimensionless for an overlap model.
     """
+    from thermodefect.hamiltonian.two_center import TwoCenterModel, add_blocks
+
     structures = [as_structure(a) for a in atoms_list]
+    if isinstance(model, TwoCenterModel):
+        return [model.operator(s) for s in structures]
     graphs = [build_graph(s, model.config.cutoff_angstrom) for s in structures]
-    return [
-        BlockOperator(structure=s, basis=dict(model.config.basis), edge_index=g.edge_index, cell_shift=g.cell_shift, blocks=b)
-        for s, g, b in zip(structures, graphs, predicted_blocks(model, graphs, batch_size))
-    ]
+    baseline = getattr(model, "two_center", None)
+    out = []
+    for s, g, b in zip(structures, graphs, predicted_blocks(model, graphs, batch_size)):
+        if baseline is None:
+            out.append(BlockOperator(structure=s, basis=dict(model.config.basis), edge_index=g.edge_index,
+                                     cell_shift=g.cell_shift, blocks=b))
+        else:
+            out.append(add_blocks(baseline.operator(s), g, b))
+    return out
 
 
 def ensemble_uncertainty(models: Sequence, atoms_list, batch_size: int = 4) -> list[dict[str, float]]:

@@ -47,6 +47,8 @@ class PreparedSample:
     hamiltonian_gamma: np.ndarray | None = None  # reference H(Γ) when known
     metadata: dict[str, Any] = field(default_factory=dict)
     eigen: Any = None  # eigen_loss.EigenTarget when the eigenvalue loss is on
+    # Two-center baseline at Γ (already subtracted from ``blocks``/``matrices``), None = no baseline
+    baseline_gamma: np.ndarray | None = None
 
     @property
     def is_realspace(self) -> bool:
@@ -106,8 +108,33 @@ def aligned_blocks(op: BlockOperator, graph: CrystalGraph, layout: OrbitalLayout
 
 
 def prepare_sample(sample: HamiltonianSample, layout: OrbitalLayout, cutoff_angstrom: float, target: str,
-                   source: str = "sample") -> PreparedSample:
-    """Graph + aligned target of one :class:`HamiltonianSample`."""
+                   source: str = "sample", baseline=None) -> PreparedSample:
+    """Graph + aligned target of one :class:`HamiltonianSample`.
+
+    With a ``baseline`` (:class:`~thermodefect.hamiltonian.two_center.TwoCenterModel`)
+    the target is what the baseline leaves: reference minus baseline, blocks or
+    Bloch sums; ``hamiltonian_gamma`` stays the full reference.
+    """
+    prepared = _prepare(sample, layout, cutoff_angstrom, target, source)
+    if baseline is None:
+        return prepared
+    from thermodefect.electronic.bloch import bloch_sum
+
+    check_basis(baseline.basis, sample.structure.numbers, layout, f"{source} (two-center baseline)")
+    op = baseline.operator(sample.structure)
+    prepared.baseline_gamma = np.real(bloch_sum(op, k_frac=np.zeros(3)).toarray())
+    if prepared.is_realspace:
+        prepared.blocks = prepared.blocks - aligned_blocks(op, prepared.graph, layout)
+    else:
+        prepared.matrices = np.stack([np.asarray(m) - bloch_sum(op, k_frac=k).toarray()
+                                      for m, k in zip(prepared.matrices, prepared.kpts_frac)])
+        if not np.iscomplexobj(sample.kspace.hamiltonian) and np.all(prepared.kpts_frac == 0):
+            prepared.matrices = np.real(prepared.matrices)
+    return prepared
+
+
+def _prepare(sample: HamiltonianSample, layout: OrbitalLayout, cutoff_angstrom: float, target: str,
+             source: str) -> PreparedSample:
     check_basis(sample.basis, sample.structure.numbers, layout, source)
     graph = build_graph(sample.structure, cutoff_angstrom)
     fold, mask = fold_index(graph, layout)

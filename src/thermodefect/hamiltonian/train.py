@@ -92,9 +92,10 @@ class LossWeights:
 
 
 def prepare_samples(samples, layout: OrbitalLayout, cutoff_angstrom: float, target: str, name: str,
-                    eigenvalue_bands: int = 0) -> list[PreparedSample]:
+                    eigenvalue_bands: int = 0, baseline=None) -> list[PreparedSample]:
     """Graphs and targets; with ``eigenvalue_bands > 0`` also the Cholesky factors of the eigenvalue loss."""
-    prepared = [prepare_sample(s, layout, cutoff_angstrom, target, f"{name} sample {k}") for k, s in enumerate(samples)]
+    prepared = [prepare_sample(s, layout, cutoff_angstrom, target, f"{name} sample {k}", baseline)
+                for k, s in enumerate(samples)]
     if eigenvalue_bands > 0 and target == "hamiltonian":
         attach_eigen_targets(prepared, eigenvalue_bands)
     return prepared
@@ -168,11 +169,15 @@ def mean_loss(model, prepared: list[PreparedSample], batch_size: int, device,
 
 
 def train_model(train_samples: Sequence[HamiltonianSample], valid_samples: Sequence[HamiltonianSample], settings,
-                out_dir: str | Path, seed: int = 0, target: str = "hamiltonian", progress: bool = True) -> TrainResult:
+                out_dir: str | Path, seed: int = 0, target: str = "hamiltonian", progress: bool = True,
+                baseline=None) -> TrainResult:
     """Train one model; the best-validation weights are saved to ``out_dir`` and returned.
 
     ``settings`` is a ``HamiltonianModelSettings``. With no validation
     samples the training loss drives early stopping and the LR schedule.
+    ``baseline`` (a fitted :class:`~thermodefect.hamiltonian.two_center.TwoCenterModel`):
+    the network learns the reference minus the baseline, and the saved model
+    carries the baseline, so predictions are network + baseline.
     """
     import torch
     from tqdm import tqdm
@@ -186,10 +191,11 @@ def train_model(train_samples: Sequence[HamiltonianSample], valid_samples: Seque
     layout = OrbitalLayout(basis)
     weights = LossWeights.from_settings(settings, target)
     bands = settings.eigenvalue_loss_bands if weights.uses_eigenvalues else 0
-    train = prepare_samples(train_samples, layout, settings.cutoff_angstrom, target, "training", bands)
-    valid = prepare_samples(valid_samples, layout, settings.cutoff_angstrom, target, "validation", bands)
+    train = prepare_samples(train_samples, layout, settings.cutoff_angstrom, target, "training", bands, baseline)
+    valid = prepare_samples(valid_samples, layout, settings.cutoff_angstrom, target, "validation", bands, baseline)
     avg_neighbors = float(np.mean([p.graph.n_edges / p.graph.n_atoms for p in train]))
     model = build_model(settings, basis, target, avg_neighbors)
+    model.two_center = baseline
     baseline, scale = fit_normalization(train, layout, settings.onsite_baseline)
     model.onsite_baseline.copy_(torch.as_tensor(baseline))
     model.target_scale.fill_(scale)
@@ -244,12 +250,14 @@ def train_model(train_samples: Sequence[HamiltonianSample], valid_samples: Seque
 
 
 def train_ensemble(train_samples, valid_samples, settings, out_dir: str | Path, seed: int = 0,
-                   target: str = "hamiltonian", size: int | None = None, progress: bool = True) -> list[TrainResult]:
+                   target: str = "hamiltonian", size: int | None = None, progress: bool = True,
+                   baseline=None) -> list[TrainResult]:
     """``size`` (default ``settings.ensemble_size``) models with seeds ``seed, seed+1, ...``
-    in ``out_dir/member-K``."""
+    in ``out_dir/member-K``, sharing one two-center ``baseline`` when given."""
     size = size or settings.ensemble_size
     return [
-        train_model(train_samples, valid_samples, settings, Path(out_dir) / f"member-{k}", seed + k, target, progress)
+        train_model(train_samples, valid_samples, settings, Path(out_dir) / f"member-{k}", seed + k, target, progress,
+                    baseline)
         for k in range(size)
     ]
 

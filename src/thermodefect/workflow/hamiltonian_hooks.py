@@ -63,6 +63,7 @@ class MeanEnsemble:
         self.members = list(members)
         first = self.members[0]
         self.config, self.layout = first.config, first.layout
+        self.two_center = getattr(first, "two_center", None)  # members of one round share it
 
     @property
     def device(self):
@@ -96,7 +97,33 @@ def split_train_valid(keys: Sequence[str], fraction: float, seed: int) -> tuple[
     return train, valid
 
 
-def train_or_load_ensemble(ctx, keys: Sequence[str], directory: Path, target: str, size: int, seed_label: str):
+def fit_or_load_two_center(ctx, keys: Sequence[str], path: Path, target: str):
+    """The two-center model saved at ``path``, or one fitted on ``keys`` and saved there."""
+    from thermodefect.data.hamiltonians import HamiltonianDataset
+    from thermodefect.errors import UserInputError
+    from thermodefect.hamiltonian.two_center import TwoCenterModel
+
+    if path.exists():
+        try:
+            return TwoCenterModel.load(path)
+        except UserInputError:
+            pass  # from another version of the package: fit again
+    settings = ctx.settings
+    dataset = HamiltonianDataset(ctx.run.hamiltonian_dataset)
+    samples = [model_sample(settings, dataset[k]) for k in sorted(keys)]
+    model = TwoCenterModel(samples[0].basis, settings.hamiltonian.two_center_cutoff_angstrom, target=target)
+    # Every structure adds bond lengths; a few atoms' rows of each already over-determine the fit.
+    per_sample = int(np.clip(np.ceil(128 / len(samples)), 4, 32))
+    info = model.fit(samples, atoms_per_sample=per_sample, seed=derived_seed(settings.run.seed, "two-center", target))
+    unit, factor = ("meV", 1e3) if target == "hamiltonian" else ("", 1.0)
+    ctx.log(f"two-center {target} fitted on {len(samples)} structures: residual MAE {info['mae'] * factor:.3g}{unit}")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    model.save(path)
+    return model
+
+
+def train_or_load_ensemble(ctx, keys: Sequence[str], directory: Path, target: str, size: int, seed_label: str,
+                           baseline=None):
     """Members 0..size-1 in ``directory``: loaded when saved, trained otherwise."""
     from thermodefect.data.hamiltonians import HamiltonianDataset
     from thermodefect.hamiltonian import load_model, train_model
@@ -121,7 +148,7 @@ def train_or_load_ensemble(ctx, keys: Sequence[str], directory: Path, target: st
         ctx.log(f"training {target} model {k + 1}/{size} on {len(samples[0])} structures ({len(samples[1])} validation)")
         result = train_model(
             samples[0], samples[1], settings.hamiltonian, member_dir,
-            seed=derived_seed(settings.run.seed, seed_label, k), target=target,
+            seed=derived_seed(settings.run.seed, seed_label, k), target=target, baseline=baseline,
         )
         members.append(result.model)
     return members
@@ -165,7 +192,11 @@ class PipelineHamiltonianHooks:
 
     def train(self, dataset_keys, round_dir: Path, round_index: int):
         s = self.ctx.settings
-        return train_or_load_ensemble(self.ctx, dataset_keys, Path(round_dir), "hamiltonian", s.hamiltonian.ensemble_size, f"ham-round-{round_index}")
+        baseline = None
+        if s.hamiltonian.two_center_baseline:
+            baseline = fit_or_load_two_center(self.ctx, dataset_keys, Path(round_dir) / "two_center_hamiltonian.json", "hamiltonian")
+        return train_or_load_ensemble(self.ctx, dataset_keys, Path(round_dir), "hamiltonian", s.hamiltonian.ensemble_size,
+                                      f"ham-round-{round_index}", baseline)
 
     def evaluate(self, ensemble, test_dataset_keys) -> dict:
         from thermodefect.data.hamiltonians import HamiltonianDataset

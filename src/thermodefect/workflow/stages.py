@@ -209,11 +209,38 @@ def overlap_model(ctx: PipelineContext) -> dict:
     if ctx.settings.hamiltonian.orthogonalization == "lowdin":
         return {"skipped": "Löwdin-orthogonal basis: predictions need no overlap"}
     keys = _training_keys(ctx)
-    members = train_or_load_ensemble(ctx, keys["training"], ctx.run.root / "models" / "ham" / "overlap", "overlap", 1, "overlap")
     dataset = HamiltonianDataset(ctx.run.hamiltonian_dataset)
-    metrics = evaluate(members[0], [dataset[k] for k in keys["test"]])
+    if ctx.settings.hamiltonian.overlap_model == "two_center":
+        from thermodefect.workflow.hamiltonian_hooks import fit_or_load_two_center
+
+        model = fit_or_load_two_center(ctx, keys["training"], _two_center_overlap_path(ctx), "overlap")
+        metrics = _two_center_overlap_metrics(model, [dataset[k] for k in keys["test"]])
+    else:
+        members = train_or_load_ensemble(ctx, keys["training"], ctx.run.root / "models" / "ham" / "overlap", "overlap", 1, "overlap")
+        metrics = evaluate(members[0], [dataset[k] for k in keys["test"]])
     atomic_write_json(ctx.run.results / "overlap_model.json", metrics)
     return {"overlap_mae_1e-3": metrics["mae"]}
+
+
+def _two_center_overlap_path(ctx: PipelineContext):
+    return ctx.run.root / "models" / "ham" / "overlap" / "two_center_overlap.json"
+
+
+def _two_center_overlap_metrics(model, samples) -> dict:
+    """Γ overlap errors (1e-3) of the two-center model and its smallest eigenvalue on held-out samples."""
+    from thermodefect.electronic.bloch import bloch_sum, kspace_pair
+
+    errors, smallest = [], []
+    for sample in samples:
+        reference = kspace_pair(sample.kspace, 0)[1] if sample.kspace is not None else bloch_sum(sample.realspace[1], k_frac=np.zeros(3))
+        predicted = np.real(bloch_sum(model.operator(sample.structure), k_frac=np.zeros(3)).toarray())
+        errors.append(np.abs(predicted - np.real(reference.toarray())).ravel())
+        smallest.append(float(np.linalg.eigvalsh(predicted).min()))
+    values = np.concatenate(errors) if errors else np.zeros(0)
+    return {"target": "overlap", "model": "two_center", "unit": "1e-3", "n_samples": len(samples),
+            "mae": float(values.mean() * 1e3) if values.size else float("nan"),
+            "max_abs": float(values.max() * 1e3) if values.size else float("nan"),
+            "min_eigenvalue": min(smallest) if smallest else None, "fit": model.fit_info}
 
 
 def load_predictors(ctx: PipelineContext):
@@ -227,7 +254,12 @@ def load_predictors(ctx: PipelineContext):
         ham = MeanEnsemble(load_ensemble(ctx.run.model_round("ham", final), device))
         overlap = None
         if ctx.settings.hamiltonian.orthogonalization != "lowdin":
-            overlap = load_model(ctx.run.root / "models" / "ham" / "overlap" / "member-0", device)
+            if ctx.settings.hamiltonian.overlap_model == "two_center":
+                from thermodefect.hamiltonian.two_center import TwoCenterModel
+
+                overlap = TwoCenterModel.load(_two_center_overlap_path(ctx))
+            else:
+                overlap = load_model(ctx.run.root / "models" / "ham" / "overlap" / "member-0", device)
         ctx.cache["predictors"] = (ham, overlap)
     return ctx.cache["predictors"]
 

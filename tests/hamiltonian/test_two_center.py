@@ -1,0 +1,165 @@
+"""The two-center (Slater-Koster) model: exact recovery, equivariance, Hermiticity, files, baseline."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from ase.build import bulk
+from scipy.spatial.transform import Rotation
+
+from thermodefect.data.operators import HamiltonianSample, KSpaceMatrices, Structure
+from thermodefect.electronic.bloch import bloch_sum
+from thermodefect.errors import UserInputError
+from thermodefect.hamiltonian import evaluate, predict, train_model
+from thermodefect.hamiltonian.two_center import TwoCenterModel, load_overlap_model
+from thermodefect.orbitals import wigner_d
+
+from .conftest import SPD, tiny_settings
+
+BASIS = {31: SPD, 33: SPD}
+CUTOFF = 7.0
+
+
+def _cell(seed: int, rattle: float = 0.12):
+    atoms = bulk("GaAs", "zincblende", a=5.65, cubic=True)
+    atoms.positions += np.random.default_rng(seed).normal(0, rattle, atoms.positions.shape)
+    return atoms
+
+
+def _true_model(seed: int = 3) -> TwoCenterModel:
+    """Smooth random radial functions (decaying with distance) and onsite constants."""
+    model = TwoCenterModel(BASIS, CUTOFF, r_min_angstrom=1.5, knot_spacing_angstrom=0.5)
+    rng = np.random.default_rng(seed)
+    centres = 0.5 * (model.knots[2:2 + model.n_radial] + model.knots[4:4 + model.n_radial])
+    radial = rng.normal(size=(len(model.channels), 1)) * np.exp(-(centres - 1.5) / 1.5)[None, :]
+    model.coefficients = np.concatenate([radial.ravel(), rng.normal(size=len(model.onsite_channels))])
+    return model
+
+
+def _gamma_sample(model: TwoCenterModel, atoms, as_overlap: bool = True) -> HamiltonianSample:
+    """Γ matrix of ``model`` as the sample's overlap, or as its Hamiltonian in an orthogonal basis."""
+    op = model.operator(atoms)
+    gamma = np.real(bloch_sum(op, k_frac=np.zeros(3)).toarray())
+    return HamiltonianSample(structure=op.structure, basis=dict(BASIS), n_electrons=8 * 4.0,
+                             kspace=KSpaceMatrices(np.zeros((1, 3)), gamma[None], gamma[None] if as_overlap else None))
+
+
+def test_fit_recovers_a_two_center_operator_from_gamma_matrices():
+    truth = _true_model()
+    fitted = TwoCenterModel(BASIS, CUTOFF, r_min_angstrom=1.5, knot_spacing_angstrom=0.5)
+    info = fitted.fit([_gamma_sample(truth, _cell(seed)) for seed in range(10)], smoothing=1e-6)
+    assert info["mae"] < 1e-5
+    new = _cell(seed=99)
+
+    def gamma(model):
+        return np.real(bloch_sum(model.operator(new), k_frac=np.zeros(3)).toarray())
+
+    scale = np.abs(gamma(truth)).max()
+    assert np.abs(gamma(fitted) - gamma(truth)).max() < 1e-4 * scale
+    # Γ folds the images of a pair together; several rattled cells still pin the real-space blocks.
+    expected, got = truth.operator(new).blocks, fitted.operator(new).blocks
+    assert np.abs(got - expected).max() < 1e-2 * np.abs(expected).max()
+
+
+def test_blocks_rotate_with_wigner_d_and_are_hermitian():
+    model = _true_model(seed=5)
+    atoms = _cell(seed=1)
+    rotation = Rotation.random(random_state=4).as_matrix() * -1  # improper: inversion included
+    rotated = atoms.copy()
+    rotated.positions = atoms.positions @ rotation.T
+    rotated.set_cell(atoms.cell[:] @ rotation.T, scale_atoms=False)
+    before, after = model.operator(atoms).as_dict(), model.operator(rotated).as_dict()
+    assert before.keys() == after.keys()
+    d = {z: wigner_d(b, rotation) for z, b in BASIS.items()}
+    numbers = atoms.numbers
+    worst = 0.0
+    for key, block in before.items():
+        i, j = key[3], key[4]
+        worst = max(worst, np.abs(d[numbers[i]] @ block @ d[numbers[j]].T - after[key]).max())
+        partner = (-key[0], -key[1], -key[2], j, i)
+        assert np.allclose(before[partner].T, block, atol=1e-12)
+    assert worst < 1e-10
+
+
+def test_save_load_round_trip_and_bad_files(tmp_path):
+    model = _true_model()
+    path = tmp_path / "tc.json"
+    model.save(path)
+    again = load_overlap_model(path)
+    atoms = _cell(seed=2)
+    assert np.array_equal(again.operator(atoms).blocks, model.operator(atoms).blocks)
+    data = json.loads(path.read_text())
+    data["coefficients"] = data["coefficients"][:-1]
+    path.write_text(json.dumps(data))
+    with pytest.raises(UserInputError, match="coefficients"):
+        TwoCenterModel.load(path)
+    path.write_text("{not json")
+    with pytest.raises(UserInputError, match="cannot read"):
+        TwoCenterModel.load(path)
+    with pytest.raises(UserInputError, match="not in the two-center model"):
+        model.operator(bulk("Si", "diamond", a=5.43))
+
+
+def test_network_learns_what_the_baseline_leaves(tmp_path):
+    """With the exact operator as baseline the network's part stays small and predictions match."""
+    truth = _true_model()
+    samples = [_gamma_sample(truth, _cell(seed), as_overlap=False) for seed in range(3)]
+    settings = tiny_settings(cutoff_angstrom=3.5, max_epochs=2)
+    result = train_model(samples[:2], samples[2:], settings, tmp_path / "m", seed=0, baseline=truth)
+    assert result.model.two_center is truth
+    atoms = _cell(seed=7)
+    predicted = predict(result.model, [atoms])[0]
+    reference = truth.operator(atoms)
+    # Same edges as the baseline (its cutoff is longer than the network's).
+    assert predicted.n_edges == reference.n_edges
+    network_part = np.abs(predicted.blocks - reference.blocks).max()
+    assert 0 < network_part < 0.5
+    from thermodefect.hamiltonian import load_model
+
+    loaded = load_model(tmp_path / "m")
+    assert loaded.two_center is not None
+    assert np.allclose(predict(loaded, [atoms])[0].blocks, predicted.blocks, atol=1e-10)
+    # evaluate() scores network + baseline, the same operator predict() returns.
+    from thermodefect.hamiltonian.metrics import band_window
+
+    metrics = evaluate(loaded, samples[2:], bands_near_gap=10)
+    test = samples[2]
+    full = np.real(bloch_sum(predict(loaded, [test.structure])[0], k_frac=np.zeros(3)).toarray())
+    reference = np.real(test.kspace.hamiltonian[0])
+    window = band_window(len(full), test.n_electrons, 10)
+    eig_mae = np.abs(np.linalg.eigvalsh(full)[window] - np.linalg.eigvalsh(reference)[window]).mean() * 1e3
+    assert metrics["eigenvalue_mae"] == pytest.approx(eig_mae, rel=1e-6)
+    assert metrics["mae"] == pytest.approx(np.abs(full - reference).mean() * 1e3, rel=1e-6)
+
+
+def test_structure_and_atoms_give_the_same_operator():
+    model = _true_model()
+    atoms = _cell(seed=3)
+    assert np.array_equal(model.operator(atoms).blocks, model.operator(Structure.from_atoms(atoms)).blocks)
+
+
+def test_cli_fits_a_two_center_overlap(tmp_path):
+    from typer.testing import CliRunner
+
+    from thermodefect.cli.main import app
+    from thermodefect.data.hamiltonians import HamiltonianDataset
+
+    truth = _true_model()
+    dataset = HamiltonianDataset(tmp_path / "ham.h5")
+    for seed in range(5):
+        dataset.append(_gamma_sample(truth, _cell(seed)))
+    config = tmp_path / "config.toml"
+    config.write_text(f'[run]\ndirectory = "{tmp_path / "run"}"\n[hamiltonian]\ncutoff_angstrom = 3.5\n'
+                      f'two_center_cutoff_angstrom = {CUTOFF}\n')
+    result = CliRunner().invoke(app, ["ham", "train", str(config), "--target", "overlap", "--data", str(tmp_path / "ham.h5")])
+    assert result.exit_code == 0, result.output
+    path = tmp_path / "run" / "models" / "ham" / "trained-overlap" / "two_center_overlap.json"
+    assert "two-center overlap fitted" in result.output and path.is_file()
+    fitted = load_overlap_model(path)
+    new = _cell(seed=42)
+    got = np.real(bloch_sum(fitted.operator(new), k_frac=np.zeros(3)).toarray())
+    expected = np.real(bloch_sum(truth.operator(new), k_frac=np.zeros(3)).toarray())
+    # Default knots (0.25 Å) and a default smoothing penalty: close, not exact.
+    assert np.abs(got - expected).max() < 1e-2 * np.abs(expected).max()
