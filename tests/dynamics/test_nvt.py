@@ -62,3 +62,31 @@ def test_initial_momentum_is_zero_and_seeded(tmp_path):
     np.testing.assert_array_equal(a.positions, b.positions)
     assert not np.allclose(a.positions, c.positions)
     assert a.info["thermostat"] == "nose-hoover" and a.info["md_step"] == 5
+
+
+class _Exploding(EMT):
+    """EMT whose forces turn huge after ``after`` force calls: a force field leaving its data."""
+
+    def __init__(self, after: int):
+        super().__init__()
+        self.after, self.calls = after, 0
+
+    def calculate(self, atoms=None, properties=("energy",), system_changes=()):
+        super().calculate(atoms, properties, system_changes)
+        self.calls += 1
+        if self.calls > self.after:
+            self.results["forces"] = self.results["forces"] + 50.0 * np.sign(np.random.default_rng(self.calls).normal(size=(len(atoms), 3)))
+
+
+def test_a_blown_up_run_stops_keeps_its_frames_and_resumes_as_stopped(tmp_path):
+    md = MDSettings(thermostat="langevin", timestep_fs=2.0, equilibration_steps=0, production_steps=200, sample_interval=10)
+    path = tmp_path / "boom.extxyz"
+    calc = _Exploding(after=45)
+    run = run_nvt(_cell(), calc, TARGET_K, md, seed=2, trajectory_path=path, progress=False)
+    assert run.diverged is not None and "instantaneous temperature" in run.diverged
+    assert 0 < len(run.frames) < 20 and run.steps_done < 200
+    assert all(f.info["temperature_k"] < 3000 for f in run.frames)
+    calls = calc.calls
+    again = run_nvt(_cell(), calc, TARGET_K, md, seed=2, trajectory_path=path, progress=False)
+    assert calc.calls == calls  # nothing recomputed
+    assert again.diverged == run.diverged and len(again.frames) == len(run.frames)

@@ -170,6 +170,10 @@ class ForceFieldActiveLearning:
                     start, calculator, temperature_k, md, seed=seed + 97 * d + t, trajectory_path=path, progress=self.progress,
                     production_steps=steps, equilibration_steps=0, sample_interval=interval,
                 )
+                if result.diverged:
+                    import sys
+
+                    print(f"warning: exploration MD {path.stem} stopped early, {result.diverged}", file=sys.stderr)
                 frames += result.frames
         return frames
 

@@ -41,11 +41,26 @@ from thermodefect.workflow.rundir import atomic_write_json
 
 @dataclass(frozen=True)
 class NVTRun:
-    """Result of :func:`run_nvt`: the sampled frames and where they are stored."""
+    """Result of :func:`run_nvt`: the sampled frames and where they are stored.
+
+    ``diverged`` says why the run stopped early (instantaneous temperature above
+    ``max(10 T, 5000 K)`` or non-finite positions: a force field outside its
+    training data can blow a cell apart); None for a complete run.
+    """
 
     frames: list[Atoms]
     trajectory_path: Path
     steps_done: int
+    diverged: str | None = None
+
+
+class _Diverged(Exception):
+    pass
+
+
+def divergence_limit_k(temperature_k: float) -> float:
+    """Instantaneous temperature above which a trajectory counts as blown up."""
+    return max(10.0 * temperature_k, 5000.0)
 
 
 def checkpoint_path(trajectory_path: Path) -> Path:
@@ -75,7 +90,10 @@ def run_nvt(
     timestep_fs, friction_per_fs, thermostat_time_fs, steps, sample
     interval); the keyword arguments override its step counts. ``atoms`` is
     not modified. Returns the production frames, shape-wise ``len(frames) ==
-    production_steps // sample_interval``.
+    production_steps // sample_interval`` — fewer when the run diverged: it then
+    stops at once (before a blown-up cell stalls the neighbour list), keeps the
+    frames sampled so far, and records why in the checkpoint, so a resumed
+    call returns the same truncated run.
     """
     from tqdm.auto import tqdm
 
@@ -100,21 +118,36 @@ def run_nvt(
         system.set_momenta(np.asarray(state["momenta"], float), apply_constraint=False)
         step = int(state["step"])
         _truncate_trajectory(path, step)
+    diverged = None if state is None else state.get("diverged")
+    if diverged is not None:
+        return NVTRun(frames=read_frames(path), trajectory_path=path, steps_done=step, diverged=diverged)
     dyn = thermostat.build(system, md.timestep_fs, temperature_k, rng, md)
     if state is not None:
         thermostat.set_state(dyn, state["thermostat"])
+    limit = divergence_limit_k(temperature_k)
 
+    def guard() -> None:
+        hot = system.get_temperature()
+        if not np.isfinite(hot) or hot > limit or not np.all(np.isfinite(system.positions)):
+            raise _Diverged(f"instantaneous temperature {hot:.0f} K (limit {limit:.0f} K) after step {step}")
+
+    dyn.attach(guard, interval=1)
     with tqdm(total=total, initial=step, desc=path.stem, unit="step", disable=not progress, leave=False) as bar:
         while step < total:
             n = min(interval, total - step)
-            dyn.run(n)
+            try:
+                dyn.run(n)
+            except _Diverged as exc:
+                diverged = str(exc)
+                _write_checkpoint(path, system, step, {}, diverged=diverged)
+                break
             step += n
             bar.update(n)
             if step > n_equil and (step - n_equil) % interval == 0:
                 _append_frame(path, system, step, md, temperature_k)
             _write_checkpoint(path, system, step, thermostat.get_state(dyn))
     frames = read_frames(path)
-    return NVTRun(frames=frames, trajectory_path=path, steps_done=step)
+    return NVTRun(frames=frames, trajectory_path=path, steps_done=step, diverged=diverged)
 
 
 def _initial_velocities(atoms: Atoms, temperature_k: float, rng: np.random.Generator) -> None:
@@ -170,16 +203,14 @@ def _truncate_trajectory(path: Path, last_step: int) -> None:
         write(str(path), keep, format="extxyz")
 
 
-def _write_checkpoint(path: Path, atoms: Atoms, step: int, thermostat_state: dict) -> None:
-    atomic_write_json(
-        checkpoint_path(path),
-        {
-            "step": step,
-            "positions": atoms.positions.tolist(),
-            "momenta": atoms.get_momenta().tolist(),
-            "thermostat": thermostat_state,
-        },
-    )
+def _write_checkpoint(path: Path, atoms: Atoms, step: int, thermostat_state: dict, diverged: str | None = None) -> None:
+    state = {"step": step, "thermostat": thermostat_state}
+    if diverged is None:
+        state.update(positions=atoms.positions.tolist(), momenta=atoms.get_momenta().tolist())
+    else:  # the blown-up state is not worth keeping; the reason is
+        previous = _read_checkpoint(path) or {}
+        state.update(positions=previous.get("positions"), momenta=previous.get("momenta"), diverged=diverged)
+    atomic_write_json(checkpoint_path(path), state)
 
 
 def _read_checkpoint(path: Path) -> dict | None:

@@ -195,9 +195,16 @@ class TwoCenterModel:
         length = np.linalg.norm(graph.edge_vector, axis=1)
         kcols, kvals = self._radial_design(length)
         coef = self.coefficients[: len(self.channels) * self.n_radial].reshape(len(self.channels), self.n_radial)
+        group, buffer = None, None  # terms arrive grouped by species pair: fill a dense buffer per group
         for edges, channel, t, rows, cols, weight in self._terms(graph):
+            if edges is not group:
+                if group is not None:
+                    out[group] += buffer
+                group, buffer = edges, np.zeros((len(edges), m, m))
             f = (coef[channel][kcols[edges]] * kvals[edges]).sum(axis=1)
-            out[edges, rows, cols] += weight * f[:, None, None] * t
+            buffer[:, rows, cols] += weight * f[:, None, None] * t
+        if group is not None:
+            out[group] += buffer
         onsite_edges = np.flatnonzero((graph.edge_index[0] == graph.edge_index[1]) & (length < 1e-8))
         self._add_onsite(out, graph, onsite_edges)
         return out

@@ -115,7 +115,7 @@ def fit_or_load_two_center(ctx, keys: Sequence[str], path: Path, target: str):
     # Every structure adds bond lengths; a few atoms' rows of each already over-determine the fit.
     per_sample = int(np.clip(np.ceil(128 / len(samples)), 4, 32))
     info = model.fit(samples, atoms_per_sample=per_sample, seed=derived_seed(settings.run.seed, "two-center", target))
-    unit, factor = ("meV", 1e3) if target == "hamiltonian" else ("", 1.0)
+    unit, factor = (" meV", 1e3) if target == "hamiltonian" else ("", 1.0)
     ctx.log(f"two-center {target} fitted on {len(samples)} structures: residual MAE {info['mae'] * factor:.3g}{unit}")
     path.parent.mkdir(parents=True, exist_ok=True)
     model.save(path)

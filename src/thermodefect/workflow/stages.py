@@ -118,10 +118,12 @@ def production_md(ctx: PipelineContext) -> dict:
         if n not in cells:
             cells[n] = load_cells(ctx.run.structures, n, _names(ctx))
         ctx.log(f"MD {k + 1}/{len(jobs)}: {job['key']} ({job['steps']} steps)")
-        run_nvt(
+        result = run_nvt(
             cells[n][job["defect"]], _md_calculator(ctx), job["temperature_k"], s.md,
             seed=derived_seed(s.run.seed, "md", job["key"]), trajectory_path=job["path"], production_steps=job["steps"],
         )
+        if result.diverged:
+            ctx.log(f"warning: MD {job['key']} stopped early, {result.diverged}; {len(result.frames)} frames kept")
         ctx.manifest.record_items("production_md", [job["key"]])
     collapsed = _count_collapsed(ctx, jobs)
     if collapsed:
