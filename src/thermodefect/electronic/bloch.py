@@ -81,7 +81,16 @@ def bloch_sum(op: BlockOperator, k_cart: np.ndarray | None = None, k_frac: np.nd
     n = int(offsets[-1])
     if not rows:
         return sp.csr_matrix((n, n))
-    matrix = sp.coo_matrix((np.concatenate(values), (np.concatenate(rows), np.concatenate(cols))), shape=(n, n)).tocsr()
+    rows, cols, values = np.concatenate(rows), np.concatenate(cols), np.concatenate(values)
+    if values.size > n * n:  # long cutoffs: many images per entry, the matrix is dense anyway
+        flat = rows * n + cols
+        dense = np.bincount(flat, weights=values.real, minlength=n * n)
+        if np.iscomplexobj(values):
+            dense = dense + 1j * np.bincount(flat, weights=values.imag, minlength=n * n)
+        matrix = sp.csr_matrix(dense.reshape(n, n))
+        matrix.eliminate_zeros()
+        return matrix
+    matrix = sp.coo_matrix((values, (rows, cols)), shape=(n, n)).tocsr()
     matrix.sum_duplicates()
     matrix.eliminate_zeros()
     return matrix
