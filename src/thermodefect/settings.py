@@ -230,13 +230,13 @@ class HamiltonianModelSettings(_Section):
     # (a = 5.65); on GFN1-xTB data it fits far better than 8.2 (docs/hamiltonian.md).
     cutoff_angstrom: PositiveFloat = 9.9
     onsite_baseline: bool = True  # subtract the per-species mean isotropic onsite block before fitting
-    # Two-center (Slater-Koster) form fitted by linear least squares on the training labels
-    # (docs/hamiltonian.md). As a Hamiltonian baseline the network learns only what it leaves;
-    # as the overlap model it is exact in form (an LCAO overlap is two-center). Its cutoff must
-    # reach the tails of diffuse orbitals: GFN1-xTB GaAs overlaps converge by ~18 Å.
+    # Two-center forms fitted by linear least squares (docs/hamiltonian.md). The overlap model is
+    # fitted to reference calculations of atom pairs in vacuum (an LCAO overlap is two-center);
+    # the Hamiltonian baseline F(d)·S to the training labels, and the network learns the rest.
+    # The cutoff must reach the tails of diffuse orbitals: GFN1-xTB GaAs overlaps need ~21 Å.
     two_center_baseline: bool = True
     overlap_model: Literal["two_center", "equivariant"] = "two_center"
-    two_center_cutoff_angstrom: PositiveFloat = 18.0
+    two_center_cutoff_angstrom: PositiveFloat = 21.0
     lr_factor: Annotated[float, Field(gt=0, lt=1)] = 0.5  # ReduceLROnPlateau factor
     lr_patience: PositiveInt = 10  # epochs without validation improvement before the LR drops
     min_learning_rate: PositiveFloat = 1e-5

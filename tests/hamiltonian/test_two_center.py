@@ -163,3 +163,74 @@ def test_cli_fits_a_two_center_overlap(tmp_path):
     expected = np.real(bloch_sum(truth.operator(new), k_frac=np.zeros(3)).toarray())
     # Default knots (0.25 Å) and a default smoothing penalty: close, not exact.
     assert np.abs(got - expected).max() < 1e-2 * np.abs(expected).max()
+
+
+class _PairReference:
+    """Stands in for a reference: the overlap of two atoms in vacuum from a known two-center model."""
+
+    def __init__(self, truth: TwoCenterModel):
+        self.truth, self.calls = truth, 0
+
+    def pair_overlap(self, atoms):
+        self.calls += 1
+        return _gamma_sample(self.truth, atoms)
+
+
+def test_overlap_from_atom_pairs_recovers_real_space_blocks():
+    from thermodefect.hamiltonian.two_center import fit_overlap_from_pairs
+
+    truth = _true_model()
+    reference = _PairReference(truth)
+    fitted = fit_overlap_from_pairs(reference, BASIS, CUTOFF, r_min_angstrom=1.5, step_angstrom=0.1, directions=2)
+    assert reference.calls == fitted.fit_info["pairs"] > 100
+    atoms = _cell(seed=5, rattle=0.3)
+    expected, got = truth.operator(atoms).blocks, fitted.operator(atoms).blocks
+    # No periodic images in the data: blocks of any structure are fixed, not only their Γ sums.
+    assert np.abs(got - expected).max() < 1e-3 * np.abs(expected).max()
+
+
+def test_overlap_scaled_form_is_equivariant_and_refits_exactly():
+    from thermodefect.hamiltonian.two_center import ScaledTwoCenterModel
+
+    overlap = _true_model(seed=8)
+    truth = ScaledTwoCenterModel(overlap, knot_spacing_angstrom=1.0)
+    rng = np.random.default_rng(1)
+    truth.coefficients = rng.normal(size=truth.n_unknowns)
+    atoms = _cell(seed=2)
+    rotation = Rotation.random(random_state=9).as_matrix()
+    rotated = atoms.copy()
+    rotated.positions = atoms.positions @ rotation.T
+    rotated.set_cell(atoms.cell[:] @ rotation.T, scale_atoms=False)
+    before, after = truth.operator(atoms).as_dict(), truth.operator(rotated).as_dict()
+    d = {z: wigner_d(b, rotation) for z, b in BASIS.items()}
+    for key, block in before.items():
+        i, j = key[3], key[4]
+        assert np.allclose(d[atoms.numbers[i]] @ block @ d[atoms.numbers[j]].T, after[key], atol=1e-10)
+        assert np.allclose(before[(-key[0], -key[1], -key[2], j, i)].T, block, atol=1e-12)
+    # Γ data of a few cells fix F, and the saved file restores the model (overlap included).
+    samples = [_gamma_sample(truth, _cell(seed), as_overlap=False) for seed in range(4)]
+    fitted = ScaledTwoCenterModel(overlap, knot_spacing_angstrom=1.0)
+    fitted.fit(samples, smoothing=1e-9)
+    again = TwoCenterModel.from_dict(json.loads(json.dumps(fitted.to_dict())))
+    new = _cell(seed=77)
+    gamma = [np.real(bloch_sum(m.operator(new), k_frac=np.zeros(3)).toarray()) for m in (truth, fitted, again)]
+    assert np.abs(gamma[1] - gamma[0]).max() < 1e-4 * np.abs(gamma[0]).max()
+    assert np.array_equal(gamma[1], gamma[2])
+
+
+def test_xtb_pair_overlaps_reproduce_the_periodic_overlap():
+    """tblite overlaps of atom pairs in vacuum rebuild its periodic Γ overlap of a rattled cell."""
+    pytest.importorskip("tblite")
+    from thermodefect.hamiltonian.two_center import fit_overlap_from_pairs
+    from thermodefect.reference.registry import get_reference
+    from thermodefect.settings import ReferenceSettings
+
+    reference = get_reference(ReferenceSettings(name="xtb", options={"method": "GFN1-xTB"}))
+    atoms = _cell(seed=4, rattle=0.05)
+    sample = reference.label(atoms, hamiltonian=True).sample
+    model = fit_overlap_from_pairs(reference, sample.basis, 21.0, step_angstrom=0.2, directions=1)
+    predicted = np.real(bloch_sum(model.operator(atoms), k_frac=np.zeros(3)).toarray())
+    expected = np.real(sample.kspace.overlap[0])
+    assert np.abs(predicted - expected).max() < 1e-4
+    # The nearly singular direction (smallest eigenvalue ~5e-4) survives.
+    assert np.linalg.eigvalsh(predicted).min() == pytest.approx(np.linalg.eigvalsh(expected).min(), rel=0.05)

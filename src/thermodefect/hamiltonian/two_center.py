@@ -84,7 +84,7 @@ def _angular(l1: int, l2: int, big_l: int, y: np.ndarray) -> np.ndarray:
 class TwoCenterModel:
     """Two-center operator for the elements of ``basis`` (atomic number -> irreps string)."""
 
-    def __init__(self, basis: dict[int, str], cutoff_angstrom: float = 16.0, r_min_angstrom: float = 1.2,
+    def __init__(self, basis: dict[int, str], cutoff_angstrom: float = 21.0, r_min_angstrom: float = 1.2,
                  knot_spacing_angstrom: float = 0.25, target: str = "overlap"):
         if cutoff_angstrom <= r_min_angstrom + 4 * knot_spacing_angstrom:
             raise UserInputError(f"two-center cutoff {cutoff_angstrom} Å is too short for r_min {r_min_angstrom} Å")
@@ -101,15 +101,7 @@ class TwoCenterModel:
         self.n_radial = len(self.knots) - 4 - 2
         self.shells = {z: [l for l, _ in parse_basis(self.basis[z])] for z in self.numbers}
         self.slices = {z: [s for _, s in shell_slices(self.basis[z])] for z in self.numbers}
-        self.channels: list[Channel] = []
-        for a, za in enumerate(self.numbers):
-            for b in range(a, len(self.numbers)):
-                zb = self.numbers[b]
-                for s1, l1 in enumerate(self.shells[za]):
-                    for s2, l2 in enumerate(self.shells[zb]):
-                        for big_l in range(abs(l1 - l2), l1 + l2 + 1):
-                            if (big_l - l1 - l2) % 2 == 0:
-                                self.channels.append(Channel(a, b, s1, s2, big_l))
+        self.channels: list[Channel] = self._build_channels()
         self.channel_index = {c: k for k, c in enumerate(self.channels)}
         self.onsite_channels = [(a, s1, s2) for a, z in enumerate(self.numbers)
                                 for s1, l1 in enumerate(self.shells[z]) for s2, l2 in enumerate(self.shells[z])
@@ -117,6 +109,18 @@ class TwoCenterModel:
         self.n_unknowns = len(self.channels) * self.n_radial + len(self.onsite_channels)
         self.coefficients = np.zeros(self.n_unknowns)
         self.fit_info: dict = {}
+
+    def _build_channels(self) -> list[Channel]:
+        channels = []
+        for a, za in enumerate(self.numbers):
+            for b in range(a, len(self.numbers)):
+                zb = self.numbers[b]
+                for s1, l1 in enumerate(self.shells[za]):
+                    for s2, l2 in enumerate(self.shells[zb]):
+                        for big_l in range(abs(l1 - l2), l1 + l2 + 1):
+                            if (big_l - l1 - l2) % 2 == 0:
+                                channels.append(Channel(a, b, s1, s2, big_l))
+        return channels
 
     # ------------------------------------------------------------------ terms
     def _radial_design(self, length: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -344,19 +348,23 @@ class TwoCenterModel:
 
     # ------------------------------------------------------------------ persistence
     def to_dict(self) -> dict:
-        return {"format": FORMAT, "basis": {str(z): b for z, b in self.basis.items()}, "cutoff_angstrom": self.cutoff,
-                "r_min_angstrom": self.r_min, "knot_spacing_angstrom": self.knot_spacing, "target": self.target,
-                "coefficients": self.coefficients.tolist(), "fit": self.fit_info}
+        return {"format": FORMAT, "form": "slater_koster", "basis": {str(z): b for z, b in self.basis.items()},
+                "cutoff_angstrom": self.cutoff, "r_min_angstrom": self.r_min, "knot_spacing_angstrom": self.knot_spacing,
+                "target": self.target, "coefficients": self.coefficients.tolist(), "fit": self.fit_info}
 
     @classmethod
     def from_dict(cls, data: dict, source: str = "two-center model") -> "TwoCenterModel":
         if not isinstance(data, dict) or data.get("format") != FORMAT:
             raise UserInputError(f"{source}: not a two-center model file (format {FORMAT!r} expected)")
         try:
-            model = cls({int(z): b for z, b in data["basis"].items()}, data["cutoff_angstrom"], data["r_min_angstrom"],
-                        data["knot_spacing_angstrom"], data["target"])
+            if data.get("form", "slater_koster") == "overlap_scaled":
+                model = ScaledTwoCenterModel(TwoCenterModel.from_dict(data["overlap"], f"{source} (its overlap)"),
+                                             data["knot_spacing_angstrom"], data["target"])
+            else:
+                model = TwoCenterModel({int(z): b for z, b in data["basis"].items()}, data["cutoff_angstrom"],
+                                       data["r_min_angstrom"], data["knot_spacing_angstrom"], data["target"])
             coefficients = np.asarray(data["coefficients"], dtype=np.float64)
-        except (KeyError, TypeError, ValueError) as exc:
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise UserInputError(f"{source}: malformed two-center model ({exc})") from None
         if coefficients.shape != (model.n_unknowns,) or not np.all(np.isfinite(coefficients)):
             raise UserInputError(f"{source}: {coefficients.shape[0] if coefficients.ndim else 0} coefficients, "
@@ -380,6 +388,97 @@ class TwoCenterModel:
         except (OSError, json.JSONDecodeError) as exc:
             raise UserInputError(f"{path}: cannot read two-center model ({exc})") from None
         return cls.from_dict(data, str(path))
+
+
+class ScaledTwoCenterModel(TwoCenterModel):
+    """``H_ij(R)[s1, s2] = F^{ab}_{s1 s2}(|r|) · S_ij(R)[s1, s2]`` on a two-center overlap ``S``.
+
+    The extended-Hückel (Wolfsberg-Helmholz) form: one scalar radial function
+    per species pair and shell pair scales the overlap sub-block; onsite blocks
+    are constants per pair of equal-``l`` shells. Exact for GFN-xTB Hamiltonians
+    when ``F`` may also depend on the environment (coordination numbers, charges):
+    the two-center ``F(d)`` is the baseline, the network adds the rest. Because
+    the long-ranged tails come from the exact overlap, ``F`` needs only coarse
+    knots, and Γ-folded data pin it down far better than a free Slater-Koster fit.
+    """
+
+    def __init__(self, overlap: TwoCenterModel, knot_spacing_angstrom: float = 0.5, target: str = "hamiltonian"):
+        if isinstance(overlap, ScaledTwoCenterModel) or overlap.target != "overlap":
+            raise UserInputError("the overlap-scaled form needs a two-center overlap model")
+        self.overlap = overlap
+        super().__init__(overlap.basis, overlap.cutoff, overlap.r_min, knot_spacing_angstrom, target)
+
+    def _build_channels(self) -> list[Channel]:
+        return [Channel(a, b, s1, s2, -1) for a, za in enumerate(self.numbers) for b in range(a, len(self.numbers))
+                for s1 in range(len(self.shells[za])) for s2 in range(len(self.shells[self.numbers[b]]))]
+
+    def _terms(self, graph: CrystalGraph):
+        overlap_blocks = self.overlap.edge_blocks(graph)
+        species = np.array([self.numbers.index(int(z)) for z in graph.numbers])
+        i, j = graph.edge_index
+        offsite = np.linalg.norm(graph.edge_vector, axis=1) > 1e-8
+        si, sj = species[i], species[j]
+        for a in range(len(self.numbers)):
+            for b in range(len(self.numbers)):
+                edges = np.flatnonzero(offsite & (si == a) & (sj == b))
+                if edges.size == 0:
+                    continue
+                za, zb = self.numbers[a], self.numbers[b]
+                for s1 in range(len(self.shells[za])):
+                    for s2 in range(len(self.shells[zb])):
+                        rows, cols = self.slices[za][s1], self.slices[zb][s2]
+                        t = overlap_blocks[edges, rows, cols]
+                        # F is symmetric under swapping the ends: F^{ab}_{s1 s2} = F^{ba}_{s2 s1}.
+                        if a < b:
+                            yield edges, self.channel_index[Channel(a, b, s1, s2, -1)], t, rows, cols, 1.0
+                        elif a > b:
+                            yield edges, self.channel_index[Channel(b, a, s2, s1, -1)], t, rows, cols, 1.0
+                        else:
+                            yield edges, self.channel_index[Channel(a, a, s1, s2, -1)], t, rows, cols, 0.5
+                            yield edges, self.channel_index[Channel(a, a, s2, s1, -1)], t, rows, cols, 0.5
+
+    def to_dict(self) -> dict:
+        return {**super().to_dict(), "form": "overlap_scaled", "overlap": self.overlap.to_dict()}
+
+
+def pair_structures(numbers: Sequence[int], r_min_angstrom: float, r_max_angstrom: float, step_angstrom: float = 0.1,
+                    directions: int = 2, seed: int = 0):
+    """Two atoms in vacuum (ASE atoms, non-periodic 100 Å box) for every species pair, distance and direction.
+
+    Their overlaps are the real-space two-center blocks themselves, with no
+    periodic images folded in: the data that pin down an overlap model exactly.
+    """
+    from ase import Atoms
+
+    rng = np.random.default_rng(seed)
+    units = rng.normal(size=(directions, 3))
+    units /= np.linalg.norm(units, axis=1, keepdims=True)
+    distances = np.arange(r_min_angstrom, r_max_angstrom + 1e-9, step_angstrom)
+    numbers = sorted(set(int(z) for z in numbers))
+    out = []
+    for a, za in enumerate(numbers):
+        for zb in numbers[a:]:
+            for d in distances:
+                for u in units:
+                    atoms = Atoms(numbers=[za, zb], positions=[[50.0, 50.0, 50.0], 50.0 + d * u], cell=[100.0] * 3, pbc=False)
+                    atoms.info["pair_distance_angstrom"] = float(d)
+                    out.append(atoms)
+    return out
+
+
+def fit_overlap_from_pairs(reference, basis: dict[int, str], cutoff_angstrom: float, r_min_angstrom: float = 1.2,
+                           step_angstrom: float = 0.1, directions: int = 2, seed: int = 0, progress=None) -> TwoCenterModel:
+    """The two-center overlap fitted to ``reference.pair_overlap`` of atom pairs in vacuum."""
+    structures = pair_structures(list(basis), r_min_angstrom + 0.05, cutoff_angstrom - 0.02, step_angstrom, directions, seed)
+    samples = []
+    for atoms in structures:
+        samples.append(reference.pair_overlap(atoms))
+        if progress is not None:
+            progress()
+    model = TwoCenterModel(basis, cutoff_angstrom, r_min_angstrom, target="overlap")
+    model.fit(samples, smoothing=1e-6)
+    model.fit_info["pairs"] = len(samples)
+    return model
 
 
 def add_blocks(op: BlockOperator, graph: CrystalGraph, blocks: np.ndarray) -> BlockOperator:

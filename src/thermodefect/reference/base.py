@@ -75,6 +75,14 @@ class Reference(Calculator):
         return {"reference": self.name, "options": dict(self.options)}
 
     # -- labelling -------------------------------------------------------
+    def pair_overlap(self, atoms) -> HamiltonianSample:
+        """Overlap (and Hamiltonian) of two atoms in vacuum, for the two-center overlap fit.
+
+        The overlap only depends on the geometry; subclasses may change SCF
+        settings that do not affect it so that stretched pairs converge.
+        """
+        return self.label(atoms, hamiltonian=True).sample
+
     def label(self, atoms, hamiltonian: bool | None = None) -> Label:
         """Run one calculation on ``atoms``; raise ``CalculationFailed`` on failure.
 

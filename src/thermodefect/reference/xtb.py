@@ -40,6 +40,9 @@ def tblite_basis(method: str, atomic_number: int) -> str:
     return irreps_from_shells(calc.get("angular-momenta"))
 
 
+
+PAIR_ELECTRONIC_TEMPERATURE_K = 20000.0  # for pair_overlap only (see there)
+
 class XtbReference(Reference):
     """GFN-xTB through tblite (options: see ``option_defaults``)."""
 
@@ -70,6 +73,16 @@ class XtbReference(Reference):
 
     def provenance(self) -> dict[str, Any]:
         return {**super().provenance(), "code": "tblite", "code_version": importlib.metadata.version("tblite")}
+
+    def pair_overlap(self, atoms):
+        # Stretched pairs (up to ~18 Å) have nearly degenerate levels whose SCF stalls at
+        # room-temperature smearing; the overlap is geometric, so a hot electron gas is harmless.
+        saved = self.options["electronic_temperature_k"]
+        self.options["electronic_temperature_k"] = max(saved, PAIR_ELECTRONIC_TEMPERATURE_K)
+        try:
+            return super().pair_overlap(atoms)
+        finally:
+            self.options["electronic_temperature_k"] = saved
 
     def _tblite(self, atoms):
         from tblite.interface import Calculator as TBLite

@@ -97,9 +97,11 @@ def split_train_valid(keys: Sequence[str], fraction: float, seed: int) -> tuple[
     return train, valid
 
 
-def fit_or_load_two_center(ctx, keys: Sequence[str], path: Path, target: str):
-    """The two-center model saved at ``path``, or one fitted on ``keys`` and saved there."""
-    from thermodefect.data.hamiltonians import HamiltonianDataset
+def two_center_overlap_path(ctx) -> Path:
+    return ctx.run.root / "models" / "ham" / "overlap" / "two_center_overlap.json"
+
+
+def _load_two_center(path: Path):
     from thermodefect.errors import UserInputError
     from thermodefect.hamiltonian.two_center import TwoCenterModel
 
@@ -108,15 +110,71 @@ def fit_or_load_two_center(ctx, keys: Sequence[str], path: Path, target: str):
             return TwoCenterModel.load(path)
         except UserInputError:
             pass  # from another version of the package: fit again
+    return None
+
+
+def two_center_overlap(ctx, basis: dict[int, str]):
+    """The run's two-center overlap: fitted once to reference calculations of atom pairs in vacuum.
+
+    Pairs give the real-space blocks themselves (no periodic images folded in),
+    so the fit is exact up to the spline: ~1,200 pair calculations, seconds with
+    tblite. A reference that cannot compute new geometries (DeepH folders) falls
+    back to a fit on the labelled structures' Γ overlaps.
+    """
+    from thermodefect.errors import UserInputError
+    from thermodefect.hamiltonian.two_center import TwoCenterModel, fit_overlap_from_pairs
+    from thermodefect.reference.base import CalculationFailed
+    from thermodefect.reference.registry import get_reference
+
+    path = two_center_overlap_path(ctx)
+    model = _load_two_center(path)
+    if model is not None:
+        return model
+    settings = ctx.settings
+    cutoff = settings.hamiltonian.two_center_cutoff_angstrom
+    reference = get_reference(settings.reference.hamiltonian)
+    ctx.log(f"fitting the two-center overlap to {settings.reference.hamiltonian.name} calculations of atom pairs up to {cutoff:g} Å")
+    try:
+        model = fit_overlap_from_pairs(reference, basis, cutoff, seed=derived_seed(settings.run.seed, "overlap-pairs"))
+        source = f"{model.fit_info['pairs']} atom pairs"
+    except (UserInputError, CalculationFailed) as exc:
+        from thermodefect.data.hamiltonians import HamiltonianDataset
+
+        ctx.log(f"warning: the reference cannot compute atom pairs ({str(exc).splitlines()[0]}); fitting the labelled overlaps at Γ")
+        dataset = HamiltonianDataset(ctx.run.hamiltonian_dataset)
+        samples = [dataset[k] for k in dataset.keys()]
+        model = TwoCenterModel(basis, cutoff, target="overlap")
+        model.fit(samples, atoms_per_sample=int(np.clip(np.ceil(128 / len(samples)), 4, 32)))
+        source = f"{len(samples)} labelled structures"
+    ctx.log(f"two-center overlap fitted on {source}: residual MAE {model.fit_info['mae']:.2g}, max {model.fit_info['max_abs']:.2g}")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    model.save(path)
+    return model
+
+
+def fit_or_load_hamiltonian_baseline(ctx, keys: Sequence[str], path: Path):
+    """The two-center Hamiltonian baseline of one training set, saved at ``path``.
+
+    Overlap-scaled (``F(d) · S``, on the run's two-center overlap) for a
+    non-orthogonal basis; the Slater-Koster form for a Löwdin-orthogonal one.
+    """
+    from thermodefect.data.hamiltonians import HamiltonianDataset
+    from thermodefect.hamiltonian.two_center import ScaledTwoCenterModel, TwoCenterModel
+
+    model = _load_two_center(path)
+    if model is not None:
+        return model
     settings = ctx.settings
     dataset = HamiltonianDataset(ctx.run.hamiltonian_dataset)
     samples = [model_sample(settings, dataset[k]) for k in sorted(keys)]
-    model = TwoCenterModel(samples[0].basis, settings.hamiltonian.two_center_cutoff_angstrom, target=target)
+    if settings.hamiltonian.orthogonalization == "lowdin":
+        model = TwoCenterModel(samples[0].basis, settings.hamiltonian.two_center_cutoff_angstrom, target="hamiltonian")
+    else:
+        model = ScaledTwoCenterModel(two_center_overlap(ctx, samples[0].basis))
     # Every structure adds bond lengths; a few atoms' rows of each already over-determine the fit.
     per_sample = int(np.clip(np.ceil(128 / len(samples)), 4, 32))
-    info = model.fit(samples, atoms_per_sample=per_sample, seed=derived_seed(settings.run.seed, "two-center", target))
-    unit, factor = (" meV", 1e3) if target == "hamiltonian" else ("", 1.0)
-    ctx.log(f"two-center {target} fitted on {len(samples)} structures: residual MAE {info['mae'] * factor:.3g}{unit}")
+    info = model.fit(samples, atoms_per_sample=per_sample, seed=derived_seed(settings.run.seed, "two-center", "hamiltonian"))
+    ctx.log(f"two-center Hamiltonian baseline fitted on {len(samples)} structures: residual MAE {info['mae'] * 1e3:.3g} meV")
     path.parent.mkdir(parents=True, exist_ok=True)
     model.save(path)
     return model
@@ -194,7 +252,7 @@ class PipelineHamiltonianHooks:
         s = self.ctx.settings
         baseline = None
         if s.hamiltonian.two_center_baseline:
-            baseline = fit_or_load_two_center(self.ctx, dataset_keys, Path(round_dir) / "two_center_hamiltonian.json", "hamiltonian")
+            baseline = fit_or_load_hamiltonian_baseline(self.ctx, dataset_keys, Path(round_dir) / "two_center_hamiltonian.json")
         return train_or_load_ensemble(self.ctx, dataset_keys, Path(round_dir), "hamiltonian", s.hamiltonian.ensemble_size,
                                       f"ham-round-{round_index}", baseline)
 

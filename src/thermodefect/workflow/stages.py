@@ -213,19 +213,16 @@ def overlap_model(ctx: PipelineContext) -> dict:
     keys = _training_keys(ctx)
     dataset = HamiltonianDataset(ctx.run.hamiltonian_dataset)
     if ctx.settings.hamiltonian.overlap_model == "two_center":
-        from thermodefect.workflow.hamiltonian_hooks import fit_or_load_two_center
+        from thermodefect.workflow.hamiltonian_hooks import two_center_overlap
 
-        model = fit_or_load_two_center(ctx, keys["training"], _two_center_overlap_path(ctx), "overlap")
-        metrics = _two_center_overlap_metrics(model, [dataset[k] for k in keys["test"]])
+        test = [dataset[k] for k in keys["test"]]
+        model = two_center_overlap(ctx, test[0].basis if test else dataset[keys["training"][0]].basis)
+        metrics = _two_center_overlap_metrics(model, test)
     else:
         members = train_or_load_ensemble(ctx, keys["training"], ctx.run.root / "models" / "ham" / "overlap", "overlap", 1, "overlap")
         metrics = evaluate(members[0], [dataset[k] for k in keys["test"]])
     atomic_write_json(ctx.run.results / "overlap_model.json", metrics)
     return {"overlap_mae_1e-3": metrics["mae"]}
-
-
-def _two_center_overlap_path(ctx: PipelineContext):
-    return ctx.run.root / "models" / "ham" / "overlap" / "two_center_overlap.json"
 
 
 def _two_center_overlap_metrics(model, samples) -> dict:
@@ -259,7 +256,9 @@ def load_predictors(ctx: PipelineContext):
             if ctx.settings.hamiltonian.overlap_model == "two_center":
                 from thermodefect.hamiltonian.two_center import TwoCenterModel
 
-                overlap = TwoCenterModel.load(_two_center_overlap_path(ctx))
+                from thermodefect.workflow.hamiltonian_hooks import two_center_overlap_path
+
+                overlap = TwoCenterModel.load(two_center_overlap_path(ctx))
             else:
                 overlap = load_model(ctx.run.root / "models" / "ham" / "overlap" / "member-0", device)
         ctx.cache["predictors"] = (ham, overlap)
