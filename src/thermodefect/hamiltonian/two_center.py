@@ -146,38 +146,42 @@ class TwoCenterModel:
         terms. Pairs with species a > b use the partner's form transposed, pairs of one
         species average both orientations, so ``O_ij(R) = O_ji(-R)^T`` by construction.
         """
-        species = np.array([self.numbers.index(int(z)) for z in graph.numbers])
-        i, j = graph.edge_index
         length = np.linalg.norm(graph.edge_vector, axis=1)
         offsite = length > 1e-8
         unit = np.zeros_like(graph.edge_vector)
         unit[offsite] = graph.edge_vector[offsite] / length[offsite, None]
-        si, sj = species[i], species[j]
         lmax = 2 * max(max(ls) for ls in self.shells.values())
         y_plus, y_minus = _harmonics(unit, lmax), None
+        for a, b, edges in self._pair_groups(graph):
+            za, zb = self.numbers[a], self.numbers[b]
+            orientations = [(+1, 1.0)] if a < b else [(-1, 1.0)] if a > b else [(+1, 0.5), (-1, 0.5)]
+            if y_minus is None and any(sign < 0 for sign, _ in orientations):
+                y_minus = [y * (-1) ** big_l for big_l, y in enumerate(y_plus)]  # Y_L(-r) = (-1)^L Y_L(r)
+            for sign, weight in orientations:
+                for s1, l1 in enumerate(self.shells[za]):
+                    for s2, l2 in enumerate(self.shells[zb]):
+                        for big_l in range(abs(l1 - l2), l1 + l2 + 1):
+                            if (big_l - l1 - l2) % 2:
+                                continue
+                            rows, cols = self.slices[za][s1], self.slices[zb][s2]
+                            if sign > 0:
+                                channel = self.channel_index[Channel(a, b, s1, s2, big_l)]
+                                t = _angular(l1, l2, big_l, y_plus[big_l][edges])
+                            else:  # the partner (j, i, -R) in canonical order, transposed
+                                channel = self.channel_index[Channel(b, a, s2, s1, big_l)]
+                                t = _angular(l2, l1, big_l, y_minus[big_l][edges]).transpose(0, 2, 1)
+                            yield edges, channel, t, rows, cols, weight
+
+    def _pair_groups(self, graph: CrystalGraph):
+        """``(a, b, offsite edges)`` for every ordered pair of model species present."""
+        species = np.array([self.numbers.index(int(z)) for z in graph.numbers])
+        si, sj = species[graph.edge_index[0]], species[graph.edge_index[1]]
+        offsite = np.linalg.norm(graph.edge_vector, axis=1) > 1e-8
         for a in range(len(self.numbers)):
             for b in range(len(self.numbers)):
                 edges = np.flatnonzero(offsite & (si == a) & (sj == b))
-                if edges.size == 0:
-                    continue
-                za, zb = self.numbers[a], self.numbers[b]
-                orientations = [(+1, 1.0)] if a < b else [(-1, 1.0)] if a > b else [(+1, 0.5), (-1, 0.5)]
-                if y_minus is None and any(sign < 0 for sign, _ in orientations):
-                    y_minus = [y * (-1) ** big_l for big_l, y in enumerate(y_plus)]  # Y_L(-r) = (-1)^L Y_L(r)
-                for sign, weight in orientations:
-                    for s1, l1 in enumerate(self.shells[za]):
-                        for s2, l2 in enumerate(self.shells[zb]):
-                            for big_l in range(abs(l1 - l2), l1 + l2 + 1):
-                                if (big_l - l1 - l2) % 2:
-                                    continue
-                                rows, cols = self.slices[za][s1], self.slices[zb][s2]
-                                if sign > 0:
-                                    channel = self.channel_index[Channel(a, b, s1, s2, big_l)]
-                                    t = _angular(l1, l2, big_l, y_plus[big_l][edges])
-                                else:  # the partner (j, i, -R) in canonical order, transposed
-                                    channel = self.channel_index[Channel(b, a, s2, s1, big_l)]
-                                    t = _angular(l2, l1, big_l, y_minus[big_l][edges]).transpose(0, 2, 1)
-                                yield edges, channel, t, rows, cols, weight
+                if edges.size:
+                    yield a, b, edges
 
     def graph(self, structure: Structure) -> CrystalGraph:
         """The structure's graph at this model's cutoff (the last few are cached: H and S share them)."""
@@ -414,28 +418,20 @@ class ScaledTwoCenterModel(TwoCenterModel):
 
     def _terms(self, graph: CrystalGraph):
         overlap_blocks = self.overlap.edge_blocks(graph)
-        species = np.array([self.numbers.index(int(z)) for z in graph.numbers])
-        i, j = graph.edge_index
-        offsite = np.linalg.norm(graph.edge_vector, axis=1) > 1e-8
-        si, sj = species[i], species[j]
-        for a in range(len(self.numbers)):
-            for b in range(len(self.numbers)):
-                edges = np.flatnonzero(offsite & (si == a) & (sj == b))
-                if edges.size == 0:
-                    continue
-                za, zb = self.numbers[a], self.numbers[b]
-                for s1 in range(len(self.shells[za])):
-                    for s2 in range(len(self.shells[zb])):
-                        rows, cols = self.slices[za][s1], self.slices[zb][s2]
-                        t = overlap_blocks[edges, rows, cols]
-                        # F is symmetric under swapping the ends: F^{ab}_{s1 s2} = F^{ba}_{s2 s1}.
-                        if a < b:
-                            yield edges, self.channel_index[Channel(a, b, s1, s2, -1)], t, rows, cols, 1.0
-                        elif a > b:
-                            yield edges, self.channel_index[Channel(b, a, s2, s1, -1)], t, rows, cols, 1.0
-                        else:
-                            yield edges, self.channel_index[Channel(a, a, s1, s2, -1)], t, rows, cols, 0.5
-                            yield edges, self.channel_index[Channel(a, a, s2, s1, -1)], t, rows, cols, 0.5
+        for a, b, edges in self._pair_groups(graph):
+            za, zb = self.numbers[a], self.numbers[b]
+            for s1 in range(len(self.shells[za])):
+                for s2 in range(len(self.shells[zb])):
+                    rows, cols = self.slices[za][s1], self.slices[zb][s2]
+                    t = overlap_blocks[edges, rows, cols]
+                    # F is symmetric under swapping the ends: F^{ab}_{s1 s2} = F^{ba}_{s2 s1}.
+                    if a < b:
+                        yield edges, self.channel_index[Channel(a, b, s1, s2, -1)], t, rows, cols, 1.0
+                    elif a > b:
+                        yield edges, self.channel_index[Channel(b, a, s2, s1, -1)], t, rows, cols, 1.0
+                    else:
+                        yield edges, self.channel_index[Channel(a, a, s1, s2, -1)], t, rows, cols, 0.5
+                        yield edges, self.channel_index[Channel(a, a, s2, s1, -1)], t, rows, cols, 0.5
 
     def to_dict(self) -> dict:
         return {**super().to_dict(), "form": "overlap_scaled", "overlap": self.overlap.to_dict()}
