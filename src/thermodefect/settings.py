@@ -237,6 +237,9 @@ class HamiltonianModelSettings(_Section):
     two_center_baseline: bool = True
     overlap_model: Literal["two_center", "equivariant"] = "two_center"
     two_center_cutoff_angstrom: PositiveFloat = 21.0
+    # With the overlap-scaled baseline, leave a global shift c·S of each structure out of the loss:
+    # the absolute potential reference of a periodic cell is arbitrary, gaps and levels do not see it.
+    shift_invariant_loss: bool = True
     lr_factor: Annotated[float, Field(gt=0, lt=1)] = 0.5  # ReduceLROnPlateau factor
     lr_patience: PositiveInt = 10  # epochs without validation improvement before the LR drops
     min_learning_rate: PositiveFloat = 1e-5

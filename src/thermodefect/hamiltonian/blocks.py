@@ -38,6 +38,23 @@ class OrbitalLayout:
         self.orbitals = np.array([n_orbitals(self.basis[z]) for z in self.numbers], dtype=np.int64)
         self.max_orbitals = int(self.orbitals.max())
         self.max_l = max(l for z in self.numbers for l, _ in parse_basis(self.basis[z]))
+        self.max_shells = max(len(parse_basis(self.basis[z])) for z in self.numbers)
+
+    def block_shells(self) -> np.ndarray:
+        """Shell index of each orbital row of a padded block, per species, (n_species, max_orb); padding 0."""
+        out = np.zeros((self.n_species, self.max_orbitals), dtype=np.int64)
+        for a, z in enumerate(self.numbers):
+            for shell, (_, rows) in enumerate(shell_slices(self.basis[z])):
+                out[a, rows] = shell
+        return out
+
+    def orbital_slots(self, numbers: np.ndarray) -> np.ndarray:
+        """For every orbital of a structure, ``atom * max_shells + shell``, shape (n_orb_total,)."""
+        out = []
+        for atom, z in enumerate(numbers):
+            for shell, (_, rows) in enumerate(shell_slices(self.basis[int(z)])):
+                out.extend([atom * self.max_shells + shell] * (rows.stop - rows.start))
+        return np.asarray(out, dtype=np.int64)
 
     def species_index(self, numbers: np.ndarray) -> np.ndarray:
         """Model species index of each atom, shape (n_atoms,)."""

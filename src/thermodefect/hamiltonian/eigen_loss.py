@@ -64,9 +64,14 @@ def attach_eigen_targets(prepared: list[PreparedSample], n_bands: int) -> None:
         sample.eigen = eigen_target(sample, n_bands)
 
 
-def predicted_eigenvalues(blocks: torch.Tensor, sample: PreparedSample, target: EigenTarget) -> torch.Tensor:
+def predicted_eigenvalues(blocks: torch.Tensor, sample: PreparedSample, target: EigenTarget,
+                          potentials: torch.Tensor | None = None) -> torch.Tensor:
     """Window eigenvalues (n_window,) in eV, float64, differentiable w.r.t. ``blocks`` (n_edges, m, m)."""
     real, _ = bloch_sum(blocks, sample, np.zeros(3))
+    if potentials is not None:
+        from thermodefect.hamiltonian.losses import gamma_potential_term
+
+        real = real + gamma_potential_term(potentials, sample)
     h = real.to(torch.float64)
     if sample.baseline_gamma is not None:
         h = h + torch.as_tensor(sample.baseline_gamma, dtype=torch.float64, device=h.device)
@@ -77,14 +82,14 @@ def predicted_eigenvalues(blocks: torch.Tensor, sample: PreparedSample, target: 
     return torch.linalg.eigvalsh(h)[target.window]
 
 
-def eigenvalue_loss_terms(blocks: torch.Tensor, sample: PreparedSample,
-                          scale: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+def eigenvalue_loss_terms(blocks: torch.Tensor, sample: PreparedSample, scale: torch.Tensor,
+                          potentials: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """``mean_W (ε − ε_ref)² / σ²`` and ``(ΔE_g / σ)²``: dimensionless scalars, zero without a target."""
     target = sample.eigen
     if target is None:
         zero = blocks.new_zeros(())
         return zero, zero
-    predicted = predicted_eigenvalues(blocks, sample, target)
+    predicted = predicted_eigenvalues(blocks, sample, target, potentials)
     reference = torch.as_tensor(target.reference_ev, device=predicted.device)
     sigma = scale.to(torch.float64)
     eigen_term = (((predicted - reference) / sigma) ** 2).mean()

@@ -7,7 +7,9 @@
 * eigenvalue MAE of the ``bands_near_gap`` bands nearest the gap at Γ
   (half the highest occupied, half the lowest empty; 2 electrons per band),
   from ``scipy.linalg.eigh(H, S)`` with the reference overlap (identity when
-  the reference basis is orthogonal). Hamiltonian models only.
+  the reference basis is orthogonal), as is and after removing the mean
+  offset of the window (``eigenvalue_mae_aligned``: the absolute potential
+  reference of a periodic cell is arbitrary). Hamiltonian models only.
 
 Units: meV for Hamiltonian models; 1e-3 (dimensionless) for overlap models.
 """
@@ -21,7 +23,7 @@ import numpy as np
 import scipy.linalg
 
 from thermodefect.data.operators import orbital_offsets
-from thermodefect.hamiltonian.predict import predicted_blocks
+from thermodefect.hamiltonian.predict import predicted_outputs
 from thermodefect.hamiltonian.targets import PreparedSample, bloch_sum_numpy, prepare_sample
 
 MILLI = 1e3
@@ -43,8 +45,27 @@ def _onsite_mask(p: PreparedSample, n_total: int, offsets: np.ndarray, numbers) 
     return mask
 
 
-def _errors(p: PreparedSample, blocks: np.ndarray, layout) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Absolute errors (all, onsite, hopping) in target units, and the predicted Γ matrix."""
+def _potential_edge_blocks(potentials: np.ndarray, p: PreparedSample, layout) -> np.ndarray:
+    """The potential term on the graph's edges (real-space data); zero for k-space data (added at Γ)."""
+    from thermodefect.hamiltonian.predict import potential_blocks
+
+    if not p.is_realspace:
+        return 0.0
+    return potential_blocks(potentials, p.graph, p.edge_overlap, layout)
+
+
+def _gamma(p: PreparedSample, blocks: np.ndarray, potentials: np.ndarray | None) -> np.ndarray:
+    """Predicted Γ matrix of the network part (+ the potential term when k-space data carry its overlap)."""
+    predicted = bloch_sum_numpy(blocks, p.graph, p.fold, np.zeros(3)).real
+    if potentials is not None and not p.is_realspace:
+        u = potentials.reshape(-1)[p.orbital_slot]
+        predicted = predicted + 0.5 * (u[:, None] + u[None, :]) * np.real(p.potential_overlap[0])
+    return predicted
+
+
+def _errors(p: PreparedSample, blocks: np.ndarray, layout,
+            potentials: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Absolute errors (all, onsite, hopping) in target units."""
     if p.is_realspace:
         g = p.graph
         onsite_edge = (g.edge_index[0] == g.edge_index[1]) & ~g.cell_shift.any(axis=1)
@@ -52,7 +73,7 @@ def _errors(p: PreparedSample, blocks: np.ndarray, layout) -> tuple[np.ndarray, 
         on = err[p.block_mask & onsite_edge[:, None, None]]
         hop = err[p.block_mask & ~onsite_edge[:, None, None]]
         return np.concatenate([on, hop]), on, hop
-    predicted = bloch_sum_numpy(blocks, p.graph, p.fold, np.zeros(3)).real
+    predicted = _gamma(p, blocks, potentials)
     reference = np.real(p.matrices[0])
     err = np.abs(predicted - reference)
     offsets = orbital_offsets(p.graph.numbers, layout.basis)
@@ -66,16 +87,18 @@ def evaluate(model, samples: Sequence, bands_near_gap: int = 30, batch_size: int
     baseline = getattr(model, "two_center", None)
     prepared = [prepare_sample(s, layout, model.config.cutoff_angstrom, target, f"sample {k}", baseline)
                 for k, s in enumerate(samples)]
-    all_err, on_err, hop_err, eig_err = [], [], [], []
+    all_err, on_err, hop_err, eig_err, aligned_err = [], [], [], [], []
     per_defect: dict[str, list[np.ndarray]] = {}
     per_defect_eig: dict[str, list[np.ndarray]] = {}
-    for p, blocks in zip(prepared, predicted_blocks(model, [p.graph for p in prepared], batch_size)):
-        err, on, hop = _errors(p, blocks, layout)
+    for p, (blocks, potentials) in zip(prepared, predicted_outputs(model, [p.graph for p in prepared], batch_size)):
+        if potentials is not None:
+            blocks = blocks + _potential_edge_blocks(potentials, p, layout)
+        err, on, hop = _errors(p, blocks, layout, potentials)
         all_err.append(err), on_err.append(on), hop_err.append(hop)
         defect = str(p.metadata.get("defect", "unknown"))
         per_defect.setdefault(defect, []).append(err)
         if target == "hamiltonian" and p.hamiltonian_gamma is not None:
-            predicted = bloch_sum_numpy(blocks, p.graph, p.fold, np.zeros(3)).real
+            predicted = _gamma(p, blocks, potentials)
             if p.baseline_gamma is not None:
                 predicted = predicted + p.baseline_gamma
             overlap = p.overlap_gamma
@@ -83,6 +106,8 @@ def evaluate(model, samples: Sequence, bands_near_gap: int = 30, batch_size: int
             ref = scipy.linalg.eigh(p.hamiltonian_gamma, overlap, eigvals_only=True)[window]
             pred = scipy.linalg.eigh(0.5 * (predicted + predicted.T), overlap, eigvals_only=True)[window]
             eig_err.append(np.abs(pred - ref))
+            # The same after removing the mean offset: a periodic cell's absolute potential is arbitrary.
+            aligned_err.append(np.abs(pred - ref - np.mean(pred - ref)))
             per_defect_eig.setdefault(defect, []).append(np.abs(pred - ref))
 
     def mae(chunks) -> float:
@@ -101,5 +126,6 @@ def evaluate(model, samples: Sequence, bands_near_gap: int = 30, batch_size: int
     if target == "hamiltonian":
         result["bands_near_gap"] = bands_near_gap
         result["eigenvalue_mae"] = mae(eig_err)
+        result["eigenvalue_mae_aligned"] = mae(aligned_err)
         result["eigenvalue_mae_per_defect"] = {d: mae(v) for d, v in sorted(per_defect_eig.items())}
     return result

@@ -96,9 +96,14 @@ class HamiltonianModel(nn.Module):
             node_in, edge_in = layer.irreps_node_out, layer.irreps_edge_out
         self.layers = nn.ModuleList(layers)
         self.head = o3.Linear(edge_in, self.irreps_head)
+        # One invariant potential per atom and shell (used with an overlap-scaled two-center
+        # baseline: H += (U S + S U) / 2, see docs/hamiltonian.md).
+        self.potential_head = o3.Linear(node_in, o3.Irreps(f"{self.layout.max_shells}x0e"))
 
         m = self.layout.max_orbitals
         self.register_buffer("target_scale", torch.ones((), dtype=torch.float64))
+        # Potentials have their own scale: they are eV-sized near a defect where elements are meV.
+        self.register_buffer("potential_scale", torch.ones((), dtype=torch.float64))
         self.register_buffer("onsite_baseline", torch.zeros(n_species, m, m, dtype=torch.float64))
         self.register_buffer("assembly", self.layout.assembly_tensors(), persistent=False)
         self.register_buffer("block_mask", torch.as_tensor(self.layout.block_mask()), persistent=False)
@@ -116,6 +121,9 @@ class HamiltonianModel(nn.Module):
 
     def forward_normalized(self, batch: GraphBatch) -> torch.Tensor:
         """Hermitian blocks in units of ``target_scale``, without baseline; (n_edges, max_orb, max_orb)."""
+        return self._normalized(batch)[0]
+
+    def _normalized(self, batch: GraphBatch) -> tuple[torch.Tensor, torch.Tensor]:
         one_hot = torch.nn.functional.one_hot(batch.species, self.layout.n_species).to(self.dtype)
         length = batch.edge_vector.norm(dim=-1)
         i, j = batch.edge_index
@@ -133,12 +141,21 @@ class HamiltonianModel(nn.Module):
             chosen = batch.edge_pair == pair
             raw[chosen] = features[chosen] @ self.assembly[pair]
         raw = raw.view(-1, m, m)
-        return 0.5 * (raw + raw[batch.partner].transpose(1, 2))
+        return 0.5 * (raw + raw[batch.partner].transpose(1, 2)), self.potential_head(node)
 
     def forward(self, batch: GraphBatch) -> torch.Tensor:
         """Blocks in target units (eV or dimensionless); (n_edges, max_orb, max_orb), padding zero."""
-        blocks = self.forward_normalized(batch) * self.target_scale
-        return blocks + self.baseline(batch)
+        return self.forward_with_potentials(batch)[0]
+
+    def forward_with_potentials(self, batch: GraphBatch) -> tuple[torch.Tensor, torch.Tensor]:
+        """Blocks as :meth:`forward` and atom-shell potentials (n_atoms, max_shells) in target units."""
+        blocks, potentials = self._normalized(batch)
+        return blocks * self.target_scale + self.baseline(batch), potentials * self.potential_scale
+
+    @property
+    def uses_potentials(self) -> bool:
+        """True with an overlap-scaled two-center baseline, whose overlap carries the potentials."""
+        return getattr(self.two_center, "overlap", None) is not None
 
     def baseline(self, batch: GraphBatch) -> torch.Tensor:
         """Onsite baseline block on onsite edges, zero elsewhere; (n_edges, max_orb, max_orb)."""

@@ -17,6 +17,17 @@ def as_structure(item) -> Structure:
 
 def predicted_blocks(model, graphs: Sequence[CrystalGraph], batch_size: int = 4) -> Iterator[np.ndarray]:
     """Blocks of each graph, (n_edges, max_orb, max_orb) float64 in target units, batched."""
+    for blocks, _ in predicted_outputs(model, graphs, batch_size):
+        yield blocks
+
+
+def uses_potentials(model) -> bool:
+    return bool(getattr(model, "uses_potentials", False))
+
+
+def predicted_outputs(model, graphs: Sequence[CrystalGraph], batch_size: int = 4):
+    """``(blocks, potentials)`` of each graph: blocks as :func:`predicted_blocks`, atom-shell
+    potentials (n_atoms, max_shells) in eV, or None when the model does not use them."""
     import torch
 
     model.eval()
@@ -24,9 +35,21 @@ def predicted_blocks(model, graphs: Sequence[CrystalGraph], batch_size: int = 4)
         for start in range(0, len(graphs), batch_size):
             chunk = graphs[start:start + batch_size]
             batch = collate(list(chunk), model.layout).to(model.device, model.dtype)
-            blocks = model(batch).double().cpu().numpy()
+            blocks, potentials = model.forward_with_potentials(batch)
+            blocks = blocks.double().cpu().numpy()
+            potentials = potentials.double().cpu().numpy() if uses_potentials(model) else None
             for k in range(len(chunk)):
-                yield blocks[batch.edge_ptr[k]:batch.edge_ptr[k + 1]]
+                u = None if potentials is None else potentials[batch.node_ptr[k]:batch.node_ptr[k + 1]]
+                yield blocks[batch.edge_ptr[k]:batch.edge_ptr[k + 1]], u
+
+
+def potential_blocks(potentials: np.ndarray, graph: CrystalGraph, overlap_blocks: np.ndarray, layout) -> np.ndarray:
+    """``(u_i[a] + u_j[b]) / 2 · S_ij(R)[a, b]`` on every edge of ``graph``, (n_edges, max_orb, max_orb)."""
+    shells = layout.block_shells()[layout.species_index(graph.numbers)]  # (n_atoms, m)
+    u_orb = np.take_along_axis(potentials, shells, axis=1)
+    i, j = graph.edge_index
+    m = overlap_blocks.shape[1]
+    return 0.5 * (u_orb[i][:, :m, None] + u_orb[j][:, None, :m]) * overlap_blocks
 
 
 def predict(model, atoms_list, batch_size: int = 4) -> list[BlockOperator]:
@@ -44,12 +67,16 @@ def predict(model, atoms_list, batch_size: int = 4) -> list[BlockOperator]:
     graphs = [build_graph(s, model.config.cutoff_angstrom) for s in structures]
     baseline = getattr(model, "two_center", None)
     out = []
-    for s, g, b in zip(structures, graphs, predicted_blocks(model, graphs, batch_size)):
+    for s, g, (b, u) in zip(structures, graphs, predicted_outputs(model, graphs, batch_size)):
         if baseline is None:
             out.append(BlockOperator(structure=s, basis=dict(model.config.basis), edge_index=g.edge_index,
                                      cell_shift=g.cell_shift, blocks=b))
-        else:
-            out.append(add_blocks(baseline.operator(s), g, b))
+            continue
+        op = baseline.operator(s)
+        if u is not None:  # the potential term on every edge of the (long-ranged) baseline
+            long_graph = baseline.graph(s)
+            op.blocks[:] += potential_blocks(u, long_graph, baseline.overlap.edge_blocks(long_graph), model.layout)
+        out.append(add_blocks(op, g, b))
     return out
 
 
@@ -70,7 +97,13 @@ def ensemble_uncertainty(models: Sequence, atoms_list, batch_size: int = 4) -> l
     structures = [as_structure(a) for a in atoms_list]
     graphs = [build_graph(s, models[0].config.cutoff_angstrom) for s in structures]
     layout = models[0].layout
-    per_model = [list(predicted_blocks(m, graphs, batch_size)) for m in models]
+    per_model = []
+    for m in models:
+        outputs = list(predicted_outputs(m, graphs, batch_size))
+        if uses_potentials(m):  # the spread of the potentials counts, on the network's edges
+            overlap = m.two_center.overlap
+            outputs = [(b + potential_blocks(u, g, overlap.edge_blocks(g), layout), u) for (b, u), g in zip(outputs, graphs)]
+        per_model.append([b for b, _ in outputs])
     out = []
     for k, g in enumerate(graphs):
         species = layout.species_index(g.numbers)

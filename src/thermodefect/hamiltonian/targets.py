@@ -49,6 +49,12 @@ class PreparedSample:
     eigen: Any = None  # eigen_loss.EigenTarget when the eigenvalue loss is on
     # Two-center baseline at Γ (already subtracted from ``blocks``/``matrices``), None = no baseline
     baseline_gamma: np.ndarray | None = None
+    # With an overlap-scaled baseline: its two-center overlap, for the potential term (U S + S U)/2
+    orbital_slot: np.ndarray | None = None  # (n_orb_total,) atom * max_shells + shell
+    potential_overlap: np.ndarray | None = None  # (n_k, n_orb_total, n_orb_total) S(k) of the two-center overlap
+    edge_overlap: np.ndarray | None = None  # (n_edges, max_orb, max_orb) its blocks on the graph's edges
+    # Loss blind to a global shift c·S of the whole structure (the arbitrary potential reference)
+    shift_invariant: bool = False
 
     @property
     def is_realspace(self) -> bool:
@@ -108,7 +114,7 @@ def aligned_blocks(op: BlockOperator, graph: CrystalGraph, layout: OrbitalLayout
 
 
 def prepare_sample(sample: HamiltonianSample, layout: OrbitalLayout, cutoff_angstrom: float, target: str,
-                   source: str = "sample", baseline=None) -> PreparedSample:
+                   source: str = "sample", baseline=None, shift_invariant: bool = False) -> PreparedSample:
     """Graph + aligned target of one :class:`HamiltonianSample`.
 
     With a ``baseline`` (:class:`~thermodefect.hamiltonian.two_center.TwoCenterModel`)
@@ -123,6 +129,15 @@ def prepare_sample(sample: HamiltonianSample, layout: OrbitalLayout, cutoff_angs
     check_basis(baseline.basis, sample.structure.numbers, layout, f"{source} (two-center baseline)")
     op = baseline.operator(sample.structure)
     prepared.baseline_gamma = np.real(bloch_sum(op, k_frac=np.zeros(3)).toarray())
+    overlap = getattr(baseline, "overlap", None)
+    if overlap is not None:
+        prepared.orbital_slot = layout.orbital_slots(sample.structure.numbers)
+        s_op = overlap.operator(sample.structure)
+        kpts = prepared.kpts_frac if prepared.kpts_frac is not None else np.zeros((1, 3))
+        prepared.potential_overlap = np.stack([bloch_sum(s_op, k_frac=k).toarray() for k in kpts])
+        if prepared.is_realspace:
+            prepared.edge_overlap = overlap.edge_blocks(prepared.graph)
+        prepared.shift_invariant = shift_invariant
     if prepared.is_realspace:
         prepared.blocks = prepared.blocks - aligned_blocks(op, prepared.graph, layout)
     else:

@@ -92,9 +92,9 @@ class LossWeights:
 
 
 def prepare_samples(samples, layout: OrbitalLayout, cutoff_angstrom: float, target: str, name: str,
-                    eigenvalue_bands: int = 0, baseline=None) -> list[PreparedSample]:
+                    eigenvalue_bands: int = 0, baseline=None, shift_invariant: bool = False) -> list[PreparedSample]:
     """Graphs and targets; with ``eigenvalue_bands > 0`` also the Cholesky factors of the eigenvalue loss."""
-    prepared = [prepare_sample(s, layout, cutoff_angstrom, target, f"{name} sample {k}", baseline)
+    prepared = [prepare_sample(s, layout, cutoff_angstrom, target, f"{name} sample {k}", baseline, shift_invariant)
                 for k, s in enumerate(samples)]
     if eigenvalue_bands > 0 and target == "hamiltonian":
         attach_eigen_targets(prepared, eigenvalue_bands)
@@ -140,15 +140,29 @@ def fit_normalization(prepared: list[PreparedSample], layout: OrbitalLayout, use
     return baseline, max(scale, 1e-8)
 
 
+def potential_scale(prepared: list[PreparedSample], fallback: float) -> float:
+    """RMS of the diagonal of what the baseline leaves: the size of the atom-shell potentials."""
+    values = []
+    for p in prepared:
+        if p.is_realspace:
+            onsite = (p.graph.edge_index[0] == p.graph.edge_index[1]) & ~p.graph.cell_shift.any(axis=1)
+            values.append(np.concatenate([np.diagonal(b)[np.diagonal(m)] for b, m in zip(p.blocks[onsite], p.block_mask[onsite])]))
+        else:
+            values.append(np.real(np.diagonal(p.matrices[0])))
+    rms = float(np.sqrt(np.mean(np.concatenate(values) ** 2))) if values else 0.0
+    return rms if rms > 0 else fallback
+
+
 def batch_loss(model, prepared: list[PreparedSample], device, weights: LossWeights = LossWeights()):
     batch = collate([p.graph for p in prepared], model.layout).to(device, model.dtype)
-    blocks = model(batch)
+    blocks, potentials = model.forward_with_potentials(batch)
     losses = []
     for k, p in enumerate(prepared):
         sample_blocks = blocks[batch.edge_ptr[k]:batch.edge_ptr[k + 1]]
-        loss = sample_loss(sample_blocks, p, model.target_scale)
+        u = potentials[batch.node_ptr[k]:batch.node_ptr[k + 1]] if model.uses_potentials else None
+        loss = sample_loss(sample_blocks, p, model.target_scale, u, model.layout)
         if weights.uses_eigenvalues and p.eigen is not None:
-            eigen_term, gap_term = eigenvalue_loss_terms(sample_blocks, p, model.target_scale)
+            eigen_term, gap_term = eigenvalue_loss_terms(sample_blocks, p, model.target_scale, u)
             loss = loss + weights.eigenvalue * eigen_term + weights.gap * gap_term
         losses.append(loss)
     return sum(losses) / len(losses)
@@ -191,14 +205,16 @@ def train_model(train_samples: Sequence[HamiltonianSample], valid_samples: Seque
     layout = OrbitalLayout(basis)
     weights = LossWeights.from_settings(settings, target)
     bands = settings.eigenvalue_loss_bands if weights.uses_eigenvalues else 0
-    train = prepare_samples(train_samples, layout, settings.cutoff_angstrom, target, "training", bands, baseline)
-    valid = prepare_samples(valid_samples, layout, settings.cutoff_angstrom, target, "validation", bands, baseline)
+    invariant = settings.shift_invariant_loss
+    train = prepare_samples(train_samples, layout, settings.cutoff_angstrom, target, "training", bands, baseline, invariant)
+    valid = prepare_samples(valid_samples, layout, settings.cutoff_angstrom, target, "validation", bands, baseline, invariant)
     avg_neighbors = float(np.mean([p.graph.n_edges / p.graph.n_atoms for p in train]))
     model = build_model(settings, basis, target, avg_neighbors)
     model.two_center = baseline
     baseline, scale = fit_normalization(train, layout, settings.onsite_baseline)
     model.onsite_baseline.copy_(torch.as_tensor(baseline))
     model.target_scale.fill_(scale)
+    model.potential_scale.fill_(potential_scale(train, scale))
     model.to(device)
     optimizer = torch.optim.Adam(model.parameters(), lr=settings.learning_rate)
     scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(

@@ -78,11 +78,19 @@ class MeanEnsemble:
             m.eval()
         return self
 
+    @property
+    def uses_potentials(self) -> bool:
+        return bool(getattr(self.members[0], "uses_potentials", False))
+
     def __call__(self, batch):
-        out = self.members[0](batch)
+        return self.forward_with_potentials(batch)[0]
+
+    def forward_with_potentials(self, batch):
+        blocks, potentials = self.members[0].forward_with_potentials(batch)
         for m in self.members[1:]:
-            out = out + m(batch)
-        return out / len(self.members)
+            b, u = m.forward_with_potentials(batch)
+            blocks, potentials = blocks + b, potentials + u
+        return blocks / len(self.members), potentials / len(self.members)
 
 
 def split_train_valid(keys: Sequence[str], fraction: float, seed: int) -> tuple[list[str], list[str]]:
