@@ -128,6 +128,7 @@ def hamiltonian_learning_curve_figure(summary: dict[str, Any]) -> "Figure | None
     for key, label, style in (
         ("hamiltonian_mae_mev", "Hamiltonian MAE", "o-"),
         ("eigenvalue_mae_mev", "eigenvalue MAE", "s-"),
+        ("eigenvalue_mae_aligned_mev", "eigenvalue MAE, offset removed", "^-"),
     ):
         px, py = _points(xs, rounds, key)
         if py:

@@ -276,6 +276,7 @@ class PipelineHamiltonianHooks:
             "onsite_mae_mev": metrics["mae_onsite"],
             "hopping_mae_mev": metrics["mae_hopping"],
             "eigenvalue_mae_mev": metrics["eigenvalue_mae"],
+            "eigenvalue_mae_aligned_mev": metrics["eigenvalue_mae_aligned"],
             "per_defect_hamiltonian_mae_mev": metrics["per_defect"],
             "per_defect_eigenvalue_mae_mev": metrics.get("eigenvalue_mae_per_defect", {}),
             "n_test": metrics["n_samples"],

@@ -73,7 +73,8 @@ def _hamiltonian_section(run) -> dict | None:
             continue
         m = r["metrics"]
         rounds.append({"round": r["round"], "n_labels": r.get("n_labels"), **{k: m[k] for k in (
-            "hamiltonian_mae_mev", "eigenvalue_mae_mev", "onsite_mae_mev", "hopping_mae_mev") if k in m}})
+            "hamiltonian_mae_mev", "eigenvalue_mae_mev", "eigenvalue_mae_aligned_mev", "onsite_mae_mev",
+            "hopping_mae_mev") if k in m}})
     stopped = state.get("stopped")
     return {"rounds": rounds, "converged": stopped in ("eigenvalue MAE saturated", "pool exhausted"), "stopped": stopped}
 
