@@ -67,6 +67,8 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=80)
     parser.add_argument("--md-steps", type=int, default=300)
     parser.add_argument("--cap", type=int, default=12)
+    parser.add_argument("--collect-only", action="store_true",
+                        help="write the JSON from the rounds finished so far (the run resumes later with the same arguments)")
     args = parser.parse_args()
 
     from thermodefect.settings import load_settings
@@ -77,9 +79,17 @@ def main() -> None:
     config.write_text(CONFIG.format(workdir=args.workdir, rattled=args.rattled, epochs=args.epochs, md_steps=args.md_steps,
                                     cap=args.cap, rounds=args.rounds))
     started = time.perf_counter()
-    run = run_pipeline(load_settings(config), until="forcefield_al")
+    if args.collect_only:
+        from thermodefect.workflow.rundir import RunDirectory
+
+        run = RunDirectory(args.workdir / "run")
+        metrics = [json.loads(p.read_text()) for p in sorted(run.results.glob("ff_al_round-*.json"),
+                                                              key=lambda p: int(p.stem.split("-")[-1]))]
+        summary = {"metrics": metrics, "converged": None, "complete": False}
+    else:
+        run = run_pipeline(load_settings(config), until="forcefield_al")
+        summary = {**json.loads((run.results / "ff_al_summary.json").read_text()), "complete": True}
     wall = time.perf_counter() - started
-    summary = json.loads((run.results / "ff_al_summary.json").read_text())
     rounds = []
     for m in summary["metrics"]:
         test = m.get("test") or {}
@@ -89,7 +99,7 @@ def main() -> None:
         "reference": "xtb GFN1-xTB", "cells": "64-atom cubic", "defects": ["pristine", "As_i", "Ga_i", "V_As", "V_Ga", "As_Ga"],
         "test_set": "MD snapshots at 300 K (round-0 model), labelled by the reference",
         "model": "MACE 32 channels, L=0, float32, ensemble of 3", "converged": summary["converged"],
-        "wall_time_s": wall, "rounds": rounds,
+        "complete": summary["complete"], "wall_time_s": None if args.collect_only else wall, "rounds": rounds,
     }
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "ff_active_learning.json").write_text(json.dumps(out, indent=2))
