@@ -36,13 +36,18 @@ def bloch_sum(blocks: torch.Tensor, sample: PreparedSample, kpt_frac: np.ndarray
     return real.view(n, n), imag.view(n, n)
 
 
+def _pair_potentials(potentials: torch.Tensor, sample: PreparedSample) -> torch.Tensor:
+    """``(u_a + u_b) / 2`` for every pair of orbitals of the structure, (n_orb_total, n_orb_total)."""
+    u = potentials.reshape(-1)[torch.as_tensor(sample.orbital_slot, device=potentials.device)]
+    return 0.5 * (u[:, None] + u[None, :])
+
+
 def gamma_potential_term(potentials: torch.Tensor, sample: PreparedSample) -> torch.Tensor:
     """``(U S + S U) / 2`` at Γ with ``U`` the atom-shell potentials (n_atoms, max_shells) on the orbitals."""
-    u = potentials.reshape(-1)[torch.as_tensor(sample.orbital_slot, device=potentials.device)]
     gamma = np.flatnonzero(np.all(np.abs(np.asarray(sample.kpts_frac if sample.kpts_frac is not None else np.zeros((1, 3)))) < 1e-12, axis=1))
     overlap = torch.as_tensor(np.real(sample.potential_overlap[gamma[0] if gamma.size else 0]), dtype=potentials.dtype,
                               device=potentials.device)
-    return 0.5 * (u[:, None] + u[None, :]) * overlap
+    return _pair_potentials(potentials, sample) * overlap
 
 
 def edge_potential_term(potentials: torch.Tensor, sample: PreparedSample, layout) -> torch.Tensor:
@@ -81,8 +86,7 @@ def kspace_loss(blocks: torch.Tensor, sample: PreparedSample, scale: torch.Tenso
         reference = np.asarray(sample.matrices[k])
         real, imag = bloch_sum(blocks, sample, kpt)
         if potentials is not None:
-            u = potentials.reshape(-1)[torch.as_tensor(sample.orbital_slot, device=blocks.device)]
-            pair = 0.5 * (u[:, None] + u[None, :])
+            pair = _pair_potentials(potentials, sample)
             s_k = sample.potential_overlap[k]
             real = real + pair * torch.as_tensor(np.real(s_k), dtype=blocks.dtype, device=blocks.device)
             imag = imag + pair * torch.as_tensor(np.imag(s_k), dtype=blocks.dtype, device=blocks.device)

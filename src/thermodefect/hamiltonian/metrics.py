@@ -45,15 +45,6 @@ def _onsite_mask(p: PreparedSample, n_total: int, offsets: np.ndarray, numbers) 
     return mask
 
 
-def _potential_edge_blocks(potentials: np.ndarray, p: PreparedSample, layout) -> np.ndarray:
-    """The potential term on the graph's edges (real-space data); zero for k-space data (added at Γ)."""
-    from thermodefect.hamiltonian.predict import potential_blocks
-
-    if not p.is_realspace:
-        return 0.0
-    return potential_blocks(potentials, p.graph, p.edge_overlap, layout)
-
-
 def _gamma(p: PreparedSample, blocks: np.ndarray, potentials: np.ndarray | None) -> np.ndarray:
     """Predicted Γ matrix of the network part (+ the potential term when k-space data carry its overlap)."""
     predicted = bloch_sum_numpy(blocks, p.graph, p.fold, np.zeros(3)).real
@@ -91,8 +82,10 @@ def evaluate(model, samples: Sequence, bands_near_gap: int = 30, batch_size: int
     per_defect: dict[str, list[np.ndarray]] = {}
     per_defect_eig: dict[str, list[np.ndarray]] = {}
     for p, (blocks, potentials) in zip(prepared, predicted_outputs(model, [p.graph for p in prepared], batch_size)):
-        if potentials is not None:
-            blocks = blocks + _potential_edge_blocks(potentials, p, layout)
+        if potentials is not None and p.is_realspace:  # k-space data get the term at Γ (_gamma)
+            from thermodefect.hamiltonian.predict import potential_blocks
+
+            blocks = blocks + potential_blocks(potentials, p.graph, p.edge_overlap, layout)
         err, on, hop = _errors(p, blocks, layout, potentials)
         all_err.append(err), on_err.append(on), hop_err.append(hop)
         defect = str(p.metadata.get("defect", "unknown"))
