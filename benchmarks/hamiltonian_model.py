@@ -1,17 +1,17 @@
-"""Hamiltonian-model benchmark: training time, prediction time, accuracy, cutoff floor.
+"""Hamiltonian-network benchmark: training time per step and epoch, and the cutoff floor.
 
     python benchmarks/hamiltonian_model.py                       # timings on synthetic targets
-    python benchmarks/hamiltonian_model.py --dataset run/data/hamiltonians.h5 --epochs 50
-    python benchmarks/hamiltonian_model.py --xtb-samples 2       # label rattled 64-atom cells with tblite
+    python benchmarks/hamiltonian_model.py --xtb-samples 2       # + the cutoff floor of tblite-labelled cells
 
-Timings use the "fast" preset and the default cutoff on 64-atom cubic GaAs
-(one forward + backward step also for the "published" preset; prediction of
-64/216/512-atom cells, against the tblite labelling time of the same cell)
-whose targets are the Γ fold of a randomly initialised model (training speed
-does not depend on the target values). With a dataset (or tblite samples) it
-also trains on the reference data, reports the validation metrics, and the
+Timings of the e3nn network alone (no two-center part) with the "fast" preset
+and the default cutoff on 64-atom cubic GaAs: one forward + backward step
+(also for the "published" preset) and seconds per epoch, on targets that are
+the Γ fold of a randomly initialised model (training speed does not depend on
+the target values). With tblite samples or a dataset it also reports the
 representability floor of Γ-folded targets versus cutoff: the matrix entries
 of atom pairs that no edge within the cutoff reaches cannot be fitted.
+Accuracy and prediction speed of the full model (two-center overlap and
+baseline + network) against the reference: benchmarks/hamiltonian_accuracy.py.
 Writes benchmarks/results/hamiltonian_model.json.
 """
 
@@ -31,7 +31,7 @@ import numpy as np
 import torch
 
 from thermodefect.data.operators import HamiltonianSample, KSpaceMatrices, orbital_offsets
-from thermodefect.hamiltonian import build_model, evaluate, predict, train_model
+from thermodefect.hamiltonian import build_model, predict, train_model
 from thermodefect.hamiltonian.blocks import OrbitalLayout
 from thermodefect.hamiltonian.graph import build_graph
 from thermodefect.hamiltonian.targets import fold_index
@@ -86,27 +86,6 @@ def time_train_step(settings, n_atoms: int = 64) -> dict[str, float]:
     return {"edges": graph.n_edges, "step_s": best[0], "forward_s": best[1], "backward_s": best[2]}
 
 
-def time_prediction(settings, sizes, reference_sizes=()) -> dict[str, dict]:
-    """Prediction time per structure size; with ``reference_sizes`` also the tblite time on the same cell."""
-    model = build_model(settings, GAAS_BASIS, "hamiltonian", avg_num_neighbors=50.0)
-    out = {}
-    for n in sizes:
-        atoms = cubic_gaas(n, seed=1)
-        predict(model, [atoms])  # warm-up
-        start = time.perf_counter()
-        ops = predict(model, [atoms])
-        out[str(n)] = {"seconds": time.perf_counter() - start, "edges": int(ops[0].n_edges)}
-        if n in reference_sizes:
-            from thermodefect.reference.registry import get_reference
-            from thermodefect.settings import ReferenceSettings
-
-            start = time.perf_counter()
-            get_reference(ReferenceSettings()).label(atoms, hamiltonian=True)
-            out[str(n)]["reference_seconds"] = time.perf_counter() - start
-            out[str(n)]["reference_over_model"] = out[str(n)]["reference_seconds"] / out[str(n)]["seconds"]
-    return out
-
-
 def cutoff_floor(samples, cutoffs) -> dict[str, dict[str, float]]:
     """Largest and RMS |matrix entry| of atom pairs no edge reaches, per cutoff (eV for H)."""
     layout = OrbitalLayout(samples[0].basis)
@@ -139,13 +118,9 @@ def xtb_samples(n: int) -> list[HamiltonianSample]:
 
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--dataset", type=Path, help="Hamiltonian dataset (HDF5) to train and evaluate on.")
+    parser.add_argument("--dataset", type=Path, help="Hamiltonian dataset (HDF5) for the cutoff floor.")
     parser.add_argument("--xtb-samples", type=int, default=0, help="Label this many rattled 64-atom cells with tblite.")
-    parser.add_argument("--epochs", type=int, default=30, help="Epochs for the accuracy run.")
     parser.add_argument("--timing-epochs", type=int, default=2)
-    parser.add_argument("--sizes", type=int, nargs="+", default=[64, 216, 512])
-    parser.add_argument("--reference-sizes", type=int, nargs="*", default=[64, 216],
-                        help="Sizes whose tblite labelling time is measured for the model/reference ratio.")
     parser.add_argument("--cutoff", type=float, default=None, help="Edge cutoff (Å); default: the settings default.")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--workdir", type=Path, default=Path("/tmp/thermodefect-ham-bench"))
@@ -162,9 +137,6 @@ def main(argv=None) -> None:
     samples = synthetic_samples(settings, 4)
     report["train_seconds_per_epoch_4x64_atoms"] = time_training(settings, samples, args.timing_epochs, args.workdir)
     print(f"training: {report['train_seconds_per_epoch_4x64_atoms']:.2f} s/epoch (4 x 64 atoms)", flush=True)
-    report["predict"] = time_prediction(settings, args.sizes, set(args.reference_sizes))
-    for n, item in report["predict"].items():
-        print(f"predict {n} atoms: {json.dumps(item)}", flush=True)
 
     reference = []
     if args.dataset:
@@ -181,14 +153,6 @@ def main(argv=None) -> None:
         if kspace:
             report["cutoff_floor"] = cutoff_floor(kspace, [5.0, 6.0, 7.0, 8.0, 9.0, 10.0])
             print(json.dumps(report["cutoff_floor"], indent=1), flush=True)
-        if len(reference) >= 2:
-            n_valid = max(1, len(reference) // 10)
-            fit = settings.model_copy(update={"max_epochs": args.epochs})
-            result = train_model(reference[n_valid:], reference[:n_valid], fit, args.workdir / "accuracy", seed=0)
-            report["accuracy"] = {"n_train": len(reference) - n_valid, "n_valid": n_valid, "epochs": result.epochs_run,
-                                  "valid": evaluate(result.model, reference[:n_valid]),
-                                  "train": evaluate(result.model, reference[n_valid:])}
-            print(json.dumps(report["accuracy"], indent=1), flush=True)
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(report, indent=2) + "\n")
     print(f"wrote {RESULTS}")

@@ -234,3 +234,44 @@ def test_xtb_pair_overlaps_reproduce_the_periodic_overlap():
     assert np.abs(predicted - expected).max() < 1e-4
     # The nearly singular direction (smallest eigenvalue ~5e-4) survives.
     assert np.linalg.eigvalsh(predicted).min() == pytest.approx(np.linalg.eigvalsh(expected).min(), rel=0.05)
+
+
+def test_shift_invariant_training_pins_the_absolute_energies(tmp_path):
+    """The loss ignores each cell's c·S; after training the potentials carry the training set's mean c."""
+    from thermodefect.hamiltonian import load_model
+    from thermodefect.hamiltonian.metrics import cell_shifts
+    from thermodefect.hamiltonian.targets import prepare_sample
+    from thermodefect.hamiltonian.two_center import ScaledTwoCenterModel
+
+    overlap = _true_model(seed=8)
+    truth = ScaledTwoCenterModel(overlap, knot_spacing_angstrom=1.0)
+    truth.coefficients = np.random.default_rng(2).normal(size=truth.n_unknowns)
+    shift_ev = 0.7
+
+    def sample(seed):
+        atoms = _cell(seed)
+        s_gamma = np.real(bloch_sum(overlap.operator(atoms), k_frac=np.zeros(3)).toarray())
+        h_gamma = np.real(bloch_sum(truth.operator(atoms), k_frac=np.zeros(3)).toarray()) + shift_ev * s_gamma
+        return HamiltonianSample(structure=Structure.from_atoms(atoms), basis=dict(BASIS), n_electrons=32.0,
+                                 kspace=KSpaceMatrices(np.zeros((1, 3)), h_gamma[None], s_gamma[None]))
+
+    samples = [sample(seed) for seed in range(3)]
+    settings = tiny_settings(cutoff_angstrom=3.5, max_epochs=2, shift_invariant_loss=True)
+    # The exact baseline leaves only the shift, which the loss cannot see.
+    model = train_model(samples, [], settings, tmp_path / "m", seed=0, baseline=truth).model
+    assert model.uses_potentials
+    assert float(model.potential_offset) != 0.0
+    prepared = [prepare_sample(s, model.layout, 3.5, "hamiltonian", "s", truth, True) for s in samples]
+    assert abs(np.mean(cell_shifts(model, prepared))) < 1e-6
+    loaded = load_model(tmp_path / "m")
+    assert float(loaded.potential_offset) == float(model.potential_offset)
+    # The absolute level follows on a new cell: the mean shift is gone, not only the spread.
+    new = sample(11)
+    s_gamma = new.kspace.overlap[0]
+    def mean_error(m):  # the c of (prediction − reference) ≈ c·S: every eigenvalue moves by c
+        full = np.real(bloch_sum(predict(m, [new.structure])[0], k_frac=np.zeros(3)).toarray())
+        return float(((full - new.kspace.hamiltonian[0]) * s_gamma).sum() / (s_gamma * s_gamma).sum())
+
+    assert abs(mean_error(loaded)) < 0.1 * shift_ev
+    loaded.potential_offset.zero_()
+    assert abs(mean_error(loaded)) > 0.3 * shift_ev  # what the loss alone leaves

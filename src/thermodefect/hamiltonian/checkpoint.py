@@ -22,6 +22,8 @@ from thermodefect.workflow.rundir import atomic_write_bytes, atomic_write_json
 WEIGHTS_FILE = "model.pt"
 CONFIG_FILE = "model.json"
 BASELINE_FILE = "two_center.json"  # optional two-center baseline, plain JSON numbers
+# Buffers a checkpoint written before they existed may lack (their default is right for it).
+OPTIONAL_BUFFERS = ("potential_offset",)
 FORMAT = "thermodefect-hamiltonian"
 VERSION = 2  # 2: summed pair input of the edge update
 
@@ -91,6 +93,9 @@ def load_model(directory: str | Path, device: str = "cpu"):
     except ValueError as exc:
         raise UserInputError(f"{config_path}: cannot build the model: {str(exc).splitlines()[0]}") from None
     expected = model.state_dict()
+    for name in OPTIONAL_BUFFERS:  # added in later versions; older checkpoints keep the default
+        if name in expected and name not in state:
+            state[name] = expected[name]
     if set(state) != set(expected):
         odd = sorted(set(state) ^ set(expected))
         raise UserInputError(f"{weights_path}: tensors do not match the model ({len(odd)} unexpected or missing, e.g. {odd[0]!r})")

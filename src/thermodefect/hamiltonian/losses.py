@@ -89,7 +89,8 @@ def kspace_loss(blocks: torch.Tensor, sample: PreparedSample, scale: torch.Tenso
             pair = _pair_potentials(potentials, sample)
             s_k = sample.potential_overlap[k]
             real = real + pair * torch.as_tensor(np.real(s_k), dtype=blocks.dtype, device=blocks.device)
-            imag = imag + pair * torch.as_tensor(np.imag(s_k), dtype=blocks.dtype, device=blocks.device)
+            if np.iscomplexobj(s_k):  # np.imag of a real array is a read-only zero view
+                imag = imag + pair * torch.as_tensor(np.imag(s_k), dtype=blocks.dtype, device=blocks.device)
         ref_real = torch.as_tensor(np.real(reference), dtype=blocks.dtype, device=blocks.device)
         diffs = [(real - ref_real) / scale]
         if np.iscomplexobj(reference) or np.any(np.abs(kpt) > 1e-12):
@@ -97,7 +98,7 @@ def kspace_loss(blocks: torch.Tensor, sample: PreparedSample, scale: torch.Tenso
             diffs.append((imag - ref_imag) / scale)
         if sample.shift_invariant and sample.potential_overlap is not None:
             s_k = sample.potential_overlap[k]
-            parts = [np.real(s_k), np.imag(s_k)][:len(diffs)]
+            parts = [np.real(s_k), np.imag(s_k).copy()][:len(diffs)]
             diffs = _without_shift(diffs, [torch.as_tensor(x, dtype=blocks.dtype, device=blocks.device) for x in parts])
         total = total + sum((d**2).sum() for d in diffs)
     return total / (len(sample.kpts_frac) * sample.fold.n_covered)

@@ -72,6 +72,33 @@ def _errors(p: PreparedSample, blocks: np.ndarray, layout,
     return err.ravel(), err[onsite], err[~onsite]
 
 
+def cell_shifts(model, prepared: Sequence[PreparedSample], batch_size: int = 4) -> np.ndarray:
+    """Per sample, the ``c`` (target units) that best fits reference − prediction as ``c·S``.
+
+    The global shift of each cell that a shift-invariant loss leaves free: the
+    two-center overlap's ``S`` (Γ matrix for k-space data, edge blocks for
+    real-space data). NaN for samples prepared without that overlap.
+    """
+    from thermodefect.hamiltonian.predict import potential_blocks
+
+    out = []
+    for p, (blocks, potentials) in zip(prepared, predicted_outputs(model, [p.graph for p in prepared], batch_size)):
+        if p.is_realspace:
+            if p.edge_overlap is None:
+                out.append(np.nan)
+                continue
+            if potentials is not None:
+                blocks = blocks + potential_blocks(potentials, p.graph, p.edge_overlap, model.layout)
+            diff, overlap = (p.blocks - blocks)[p.block_mask], p.edge_overlap[p.block_mask]
+        else:
+            if p.potential_overlap is None:
+                out.append(np.nan)
+                continue
+            diff, overlap = np.real(p.matrices[0]) - _gamma(p, blocks, potentials), np.real(p.potential_overlap[0])
+        out.append(float((diff * overlap).sum() / (overlap * overlap).sum()))
+    return np.asarray(out)
+
+
 def evaluate(model, samples: Sequence, bands_near_gap: int = 30, batch_size: int = 4) -> dict:
     """Metrics dict (see the module docstring) of ``model`` on ``samples`` (HamiltonianSample)."""
     layout, target = model.layout, model.config.target

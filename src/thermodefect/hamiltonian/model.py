@@ -104,6 +104,9 @@ class HamiltonianModel(nn.Module):
         self.register_buffer("target_scale", torch.ones((), dtype=torch.float64))
         # Potentials have their own scale: they are eV-sized near a defect where elements are meV.
         self.register_buffer("potential_scale", torch.ones((), dtype=torch.float64))
+        # A constant added to every potential (eV): the shift-invariant loss leaves the global
+        # c·S of each cell free, so training sets it to the training set's mean shift afterwards.
+        self.register_buffer("potential_offset", torch.zeros((), dtype=torch.float64))
         self.register_buffer("onsite_baseline", torch.zeros(n_species, m, m, dtype=torch.float64))
         self.register_buffer("assembly", self.layout.assembly_tensors(), persistent=False)
         self.register_buffer("block_mask", torch.as_tensor(self.layout.block_mask()), persistent=False)
@@ -150,7 +153,7 @@ class HamiltonianModel(nn.Module):
     def forward_with_potentials(self, batch: GraphBatch) -> tuple[torch.Tensor, torch.Tensor]:
         """Blocks as :meth:`forward` and atom-shell potentials (n_atoms, max_shells) in target units."""
         blocks, potentials = self._normalized(batch)
-        return blocks * self.target_scale + self.baseline(batch), potentials * self.potential_scale
+        return blocks * self.target_scale + self.baseline(batch), potentials * self.potential_scale + self.potential_offset
 
     @property
     def uses_potentials(self) -> bool:

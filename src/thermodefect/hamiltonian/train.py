@@ -28,6 +28,7 @@ from thermodefect.hamiltonian.checkpoint import build_from_config, save_model
 from thermodefect.hamiltonian.config import TARGETS, resolve_config
 from thermodefect.hamiltonian.eigen_loss import attach_eigen_targets, eigenvalue_loss_terms
 from thermodefect.hamiltonian.losses import sample_loss
+from thermodefect.hamiltonian.metrics import cell_shifts
 from thermodefect.hamiltonian.targets import PreparedSample, prepare_sample
 from thermodefect.workflow.rundir import atomic_write_json
 
@@ -254,12 +255,18 @@ def train_model(train_samples: Sequence[HamiltonianSample], valid_samples: Seque
     elapsed = time.perf_counter() - started
     model.load_state_dict(best_state)
     model.eval()
+    if invariant and model.uses_potentials:
+        # The loss left each cell's c·S free; pin the absolute energies to the training set's mean.
+        shifts = cell_shifts(model, train, settings.batch_size)
+        if np.isfinite(shifts).any():
+            model.potential_offset.fill_(float(np.nanmean(shifts)))
     out_dir = save_model(model, out_dir)
     epochs_run = epoch + 1
     result = TrainResult(model, out_dir, best_loss, best_epoch, epochs_run, elapsed / max(epochs_run, 1), history)
     atomic_write_json(out_dir / HISTORY_FILE, {
         "target": target, "seed": seed, "best_valid_loss": best_loss, "best_epoch": best_epoch,
         "epochs_run": epochs_run, "seconds_per_epoch": result.seconds_per_epoch, "target_scale": scale,
+        "potential_offset": float(model.potential_offset),
         "n_train": len(train), "n_valid": len(valid), "history": history,
     })
     return result
