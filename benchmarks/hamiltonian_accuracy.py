@@ -2,6 +2,7 @@
 
     python benchmarks/hamiltonian_accuracy.py --label 8                 # label 8 x 6 rattled 64-atom cells once
     python benchmarks/hamiltonian_accuracy.py '{"max_epochs": 60}' --n-test 12 --timing 64 216 512
+    python benchmarks/hamiltonian_accuracy.py --model /tmp/thermodefect-ham-accuracy/model --timing 512
 
 The model is the one a run trains: the two-center overlap fitted to atom pairs
 in vacuum, the overlap-scaled two-center Hamiltonian baseline fitted on the
@@ -190,6 +191,7 @@ def main(argv=None) -> None:
     parser.add_argument("--reference-max-atoms", type=int, default=216, help="Largest size also timed with the reference.")
     parser.add_argument("--workdir", type=Path, default=Path("/tmp/thermodefect-ham-accuracy"))
     parser.add_argument("--name", default="", help="Label of the run in the results file.")
+    parser.add_argument("--model", type=Path, help="Evaluate this saved model (trained here before) instead of training.")
     args = parser.parse_args(argv)
     import numpy as np
     import torch
@@ -215,15 +217,26 @@ def main(argv=None) -> None:
     print(f"{len(train)} training and {len(test)} held-out cells", flush=True)
 
     overlap, overlap_seconds = overlap_model(args.workdir, train[0].basis, settings.two_center_cutoff_angstrom)
-    started = time.perf_counter()
-    baseline = ScaledTwoCenterModel(overlap)
-    baseline_fit = baseline.fit(train, atoms_per_sample=int(np.clip(np.ceil(128 / len(train)), 4, 32)))
-    baseline_seconds = time.perf_counter() - started
-    started = time.perf_counter()
-    result = train_model(train, [], settings, args.workdir / "model", seed=0, progress=False, baseline=baseline)
-    train_seconds = time.perf_counter() - started
-    print(f"trained {result.epochs_run} epochs in {train_seconds:.0f} s", flush=True)
-    ham = result.model
+    if args.model:  # a model this script trained before: evaluate and time it again
+        from thermodefect.hamiltonian import load_model
+
+        ham = load_model(args.model)
+        history = json.loads((args.model / "training.json").read_text())
+        baseline_fit, baseline_seconds = ham.two_center.fit_info, None
+        train_seconds = history["seconds_per_epoch"] * history["epochs_run"]
+        epochs, seconds_per_epoch = history["epochs_run"], history["seconds_per_epoch"]
+        final_loss = history["history"][-1]["train_loss"]
+    else:
+        started = time.perf_counter()
+        baseline = ScaledTwoCenterModel(overlap)
+        baseline_fit = baseline.fit(train, atoms_per_sample=int(np.clip(np.ceil(128 / len(train)), 4, 32)))
+        baseline_seconds = time.perf_counter() - started
+        started = time.perf_counter()
+        result = train_model(train, [], settings, args.workdir / "model", seed=0, progress=False, baseline=baseline)
+        train_seconds = time.perf_counter() - started
+        ham, epochs, seconds_per_epoch = result.model, result.epochs_run, result.seconds_per_epoch
+        final_loss = result.history[-1]["train_loss"]
+    print(f"model: {epochs} epochs, {train_seconds:.0f} s of training", flush=True)
     metrics = evaluate(ham, test, bands_near_gap=electronic.bands_near_gap)
     rows = [compare(s, ham, overlap, electronic) for s in test]
     levels = [e for r in rows for e in r["level_errors_mev"]]
@@ -232,8 +245,9 @@ def main(argv=None) -> None:
         "threads": args.threads, "torch": torch.__version__, "machine": platform.machine(),
         "overlap_fit_seconds": overlap_seconds, "overlap_fit": overlap.fit_info,
         "baseline_fit_seconds": baseline_seconds, "baseline_fit_mae_mev": baseline_fit["mae"] * MILLI,
-        "train_seconds": train_seconds, "epochs": result.epochs_run, "seconds_per_epoch": result.seconds_per_epoch,
-        "final_train_loss": result.history[-1]["train_loss"],
+        "model": str(args.model) if args.model else None,
+        "train_seconds": train_seconds, "epochs": epochs, "seconds_per_epoch": seconds_per_epoch,
+        "final_train_loss": final_loss, "potential_offset_ev": float(ham.potential_offset),
         "test": metrics,
         "summary": {
             "hamiltonian_mae_mev": metrics["mae"],

@@ -43,6 +43,28 @@ def test_sparse_and_dense_analysis_agree(toy, cells64):
     assert [lv.energy_ev for lv in sparse.levels] == pytest.approx([lv.energy_ev for lv in dense.levels], abs=ATOL_EV)
 
 
+def test_automatic_sparse_choice_falls_back_to_dense_for_filled_matrices(toy, cells64, monkeypatch):
+    import scipy.sparse
+
+    from thermodefect.electronic import analysis
+    from thermodefect.electronic.analysis import DENSE_FILL, fill_fraction
+
+    assert fill_fraction(scipy.sparse.csr_matrix(np.eye(4))) == 0.25
+    assert fill_fraction(np.ones((3, 3))) == 1.0
+    atoms = cells64["As_Ga"]
+    ops = toy.operators(atoms)
+    h, _ = bloch_pair(*ops, k_frac=np.zeros(3))
+    assert fill_fraction(h) < DENSE_FILL  # nearest-neighbour toy: sparse stays sparse
+    small = ElectronicSettings(sparse_above_atoms=10)
+    n_electrons = toy.n_electrons(atoms)
+    sparse = analyze_operators(*ops, n_electrons, atoms, small)
+    assert sparse.solver == "sparse"
+    monkeypatch.setattr(analysis, "DENSE_FILL", 0.0)  # now every matrix counts as filled
+    dense = analyze_operators(*ops, n_electrons, atoms, small)
+    assert dense.solver == "dense" and dense.gap_ev == pytest.approx(sparse.gap_ev, abs=ATOL_EV)
+    assert analyze_operators(*ops, n_electrons, atoms, small, solver="sparse").solver == "sparse"  # asked for
+
+
 def test_odd_electron_count_half_fills_the_top_state(toy, cells64):
     vacancy = make_defect(cells64["pristine"], parse_defect("V_As", "Ga", "As"))
     n_electrons = toy.n_electrons(vacancy)

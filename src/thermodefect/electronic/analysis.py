@@ -26,7 +26,11 @@ def defect_atoms_of(atoms) -> list[int] | None:
 
 
 def choose_solver(n_atoms: int, settings: ElectronicSettings, solver: str | None = None) -> str:
-    """"dense" below ``settings.sparse_above_atoms`` atoms, "sparse" above, unless ``solver`` is given."""
+    """"dense" below ``settings.sparse_above_atoms`` atoms, "sparse" above, unless ``solver`` is given.
+
+    :func:`analyze_operators` still solves densely when an automatic "sparse"
+    meets a matrix more than ``DENSE_FILL`` full.
+    """
     if solver is not None:
         if solver not in ("dense", "sparse"):
             raise ValueError(f"solver must be 'dense' or 'sparse', got {solver!r}")
@@ -93,14 +97,29 @@ def analyze_operators(
     """
     settings = settings or ElectronicSettings()
     kpts = np.zeros((1, 3)) if kpts_frac is None else np.atleast_2d(np.asarray(kpts_frac, float))
+    automatic = solver is None
     solver = choose_solver(len(hamiltonian.structure.numbers), settings, solver)
     defect_atoms = defect_atoms_of(atoms)
     offsets = hamiltonian.offsets()
     results = []
     for k in kpts:
         h, s = bloch_pair(hamiltonian, overlap, k_frac=k)
-        results.append(analyze_matrices(h, s, offsets, n_electrons, defect_atoms, settings, solver, target_ev))
+        chosen = "dense" if automatic and solver == "sparse" and fill_fraction(h) > DENSE_FILL else solver
+        results.append(analyze_matrices(h, s, offsets, n_electrons, defect_atoms, settings, chosen, target_ev))
     return combine_kpoints(results, kpts)
+
+
+# Above this fraction of nonzero entries a shift-invert factorization of H(k)
+# costs more than LAPACK's dense solver (long-ranged operators: a 21 Å
+# two-center overlap fills the whole matrix of a 512-atom cell).
+DENSE_FILL = 0.25
+
+
+def fill_fraction(matrix) -> float:
+    """Nonzero entries / all entries of a (sparse or dense) square matrix."""
+    n = matrix.shape[0]
+    nonzero = matrix.nnz if hasattr(matrix, "nnz") else np.count_nonzero(matrix)
+    return nonzero / float(n * n)
 
 
 def combine_kpoints(results: list[GapResult], kpts_frac: np.ndarray) -> GapResult:

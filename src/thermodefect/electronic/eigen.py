@@ -85,10 +85,22 @@ def check_overlap(s, min_eigenvalue: float = DEFAULT_MIN_OVERLAP_EIGENVALUE) -> 
         smallest = float(la.eigvalsh(s.toarray(), subset_by_index=[0, 0])[0])
     else:
         smallest = float(spla.eigsh(s, k=1, sigma=0.0, which="LM", return_eigenvectors=False)[0])
-    raise OverlapError(
-        f"overlap matrix is nearly singular: smallest eigenvalue {smallest:.3e} < {min_eigenvalue:.1e} "
-        "(atoms too close, or a linearly dependent basis)"
-    )
+    raise OverlapError(_singular_message(smallest, min_eigenvalue))
+
+
+def _singular_message(smallest: float, min_eigenvalue: float) -> str:
+    return (f"overlap matrix is nearly singular: smallest eigenvalue {smallest:.3e} < {min_eigenvalue:.1e} "
+            "(atoms too close, or a linearly dependent basis)")
+
+
+def _above(s_dense: np.ndarray, min_eigenvalue: float) -> bool:
+    """True when every eigenvalue of the Hermitian ``s_dense`` exceeds ``min_eigenvalue`` (a Cholesky test)."""
+    shifted = s_dense - min_eigenvalue * np.eye(s_dense.shape[0])
+    try:
+        la.cholesky(shifted, lower=True, check_finite=False)
+    except la.LinAlgError:
+        return False
+    return True
 
 
 def solve_canonical(h_dense: np.ndarray, s_dense: np.ndarray, cutoff: float) -> Eigenstates:
@@ -120,10 +132,12 @@ def solve_dense(
     """
     h_dense = h.toarray() if sp.issparse(h) else np.asarray(h)
     s_dense = None if s is None else (s.toarray() if sp.issparse(s) else np.asarray(s))
-    if s_dense is not None and canonical_cutoff is not None:
-        if la.eigvalsh(s_dense, subset_by_index=[0, 0])[0] < min_overlap_eigenvalue:
+    # Dense checks only: a sparse LU of a long-ranged (filled) overlap costs far more memory than eigh.
+    if s_dense is not None and not _above(s_dense, min_overlap_eigenvalue):
+        if canonical_cutoff is not None:
             return solve_canonical(h_dense, s_dense, canonical_cutoff)
-    check_overlap(s, min_overlap_eigenvalue)
+        smallest = float(la.eigvalsh(s_dense, subset_by_index=[0, 0])[0])
+        raise OverlapError(_singular_message(smallest, min_overlap_eigenvalue))
     try:
         energies, vectors = la.eigh(h_dense, s_dense)
     except la.LinAlgError as exc:
