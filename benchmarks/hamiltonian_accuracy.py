@@ -168,7 +168,7 @@ def timing(ham, overlap, sizes: list[int], reference_max_atoms: int, electronic)
         s_op = overlap.operator(h_op.structure)
         result = analyze_operators(h_op, s_op, 4.0 * n, atoms, electronic)
         row = {"model_seconds": time.perf_counter() - started, "model_gap_ev": result.gap_ev,
-               "solver": "sparse" if n > electronic.sparse_above_atoms else "dense"}
+               "solver": result.solver}
         if n <= reference_max_atoms:
             started = time.perf_counter()
             get_reference(ReferenceSettings()).label(atoms, hamiltonian=True)
