@@ -66,6 +66,17 @@ def test_missing_tensor_refused(checkpoint):
         load_model(directory)
 
 
+def test_checkpoint_from_before_the_potential_offset_loads_with_zero(checkpoint):
+    model, directory = checkpoint
+    state = torch.load(directory / "model.pt", weights_only=True)
+    del state["potential_offset"]
+    _rewrite_weights(directory, state)
+    loaded = load_model(directory)
+    assert float(loaded.potential_offset) == 0.0
+    atoms = [gaas_cell(seed=3)]
+    np.testing.assert_array_equal(predict(model, atoms)[0].blocks, predict(loaded, atoms)[0].blocks)
+
+
 def test_wrong_shape_refused(checkpoint):
     _, directory = checkpoint
     state = torch.load(directory / "model.pt", weights_only=True)
