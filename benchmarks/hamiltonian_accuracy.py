@@ -107,27 +107,21 @@ def overlap_model(workdir: Path, basis: dict[int, str], cutoff_angstrom: float):
 
 def compare(sample, ham, overlap, electronic) -> dict:
     """Gap, level and eigenvalue errors of the model's H and S against one reference sample."""
-    import numpy as np
-
     from thermodefect.electronic.analysis import analyze_operators, analyze_sample
     from thermodefect.hamiltonian import predict
-    from thermodefect.workflow.accuracy import _atoms_of, _gamma_eigenvalue_errors, _level_errors
+    from thermodefect.workflow.accuracy import atoms_of_sample, eigenvalue_errors, gap_and_level_errors
 
-    atoms = _atoms_of(sample)
+    atoms = atoms_of_sample(sample)
     reference = analyze_sample(sample, atoms, electronic)
     h_op = predict(ham, [atoms])[0]
     s_op = overlap.operator(sample.structure)
     predicted = analyze_operators(h_op, s_op, sample.n_electrons, atoms, electronic)
-    errors = _gamma_eigenvalue_errors(sample, h_op, s_op, electronic)
     return {
         "defect": sample.metadata.get("defect"),
-        "reference_gap_ev": reference.gap_ev, "model_gap_ev": predicted.gap_ev,
-        "gap_error_mev": abs(predicted.gap_ev - reference.gap_ev) * MILLI,
+        **gap_and_level_errors(reference, predicted),
         "reference_levels_ev": [lv.above_vbm_ev for lv in reference.levels],
         "model_levels_ev": [lv.above_vbm_ev for lv in predicted.levels],
-        "level_errors_mev": [e * MILLI for e in _level_errors(reference, predicted)],
-        "eigenvalue_mae_mev": float(np.abs(errors).mean() * MILLI),
-        "eigenvalue_mae_aligned_mev": float(np.abs(errors - errors.mean()).mean() * MILLI),
+        **eigenvalue_errors(sample, h_op, s_op, electronic),
     }
 
 
@@ -202,7 +196,7 @@ def main(argv=None) -> None:
         label(args.dataset, args.label)
     from thermodefect.data.hamiltonians import HamiltonianDataset
     from thermodefect.hamiltonian import evaluate, train_model
-    from thermodefect.hamiltonian.two_center import ScaledTwoCenterModel
+    from thermodefect.hamiltonian.two_center import ScaledTwoCenterModel, atoms_per_sample_for
     from thermodefect.settings import ElectronicSettings, load_settings
 
     demo = load_settings(CONFIGS / "demo.toml").hamiltonian
@@ -229,7 +223,7 @@ def main(argv=None) -> None:
     else:
         started = time.perf_counter()
         baseline = ScaledTwoCenterModel(overlap)
-        baseline_fit = baseline.fit(train, atoms_per_sample=int(np.clip(np.ceil(128 / len(train)), 4, 32)))
+        baseline_fit = baseline.fit(train, atoms_per_sample=atoms_per_sample_for(len(train)))
         baseline_seconds = time.perf_counter() - started
         started = time.perf_counter()
         result = train_model(train, [], settings, args.workdir / "model", seed=0, progress=False, baseline=baseline)

@@ -127,3 +127,16 @@ def test_xtb_antisite_has_a_localized_level_and_pristine_none(cells64):
     assert pristine.gap_ev > 0.3
     assert antisite.levels, "GFN1-xTB As_Ga: no localized in-gap state found"
     assert all(lv.above_vbm_ev > 0 for lv in antisite.levels)
+
+
+def test_choose_solver_by_size_and_fill():
+    import scipy.sparse
+
+    from thermodefect.electronic.analysis import choose_solver
+
+    settings = ElectronicSettings(sparse_above_atoms=100)
+    assert choose_solver(50, settings) == "dense"
+    assert choose_solver(500, settings) == "sparse"
+    assert choose_solver(500, settings, matrix=scipy.sparse.identity(200, format="csr")) == "sparse"
+    assert choose_solver(500, settings, matrix=np.ones((20, 20))) == "dense"  # filled: dense beats shift-invert
+    assert choose_solver(50, settings, "sparse", np.ones((20, 20))) == "sparse"  # an explicit choice is kept

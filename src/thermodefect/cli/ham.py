@@ -74,10 +74,10 @@ def register(app: typer.Typer) -> None:
         two_center = None
         if (target == "hamiltonian" and s.hamiltonian.two_center_baseline) or (
                 target == "overlap" and s.hamiltonian.overlap_model == "two_center"):
-            from thermodefect.hamiltonian.two_center import TwoCenterModel
+            from thermodefect.hamiltonian.two_center import TwoCenterModel, atoms_per_sample_for
 
             two_center = TwoCenterModel(train_set[0].basis, s.hamiltonian.two_center_cutoff_angstrom, target=target)
-            info = two_center.fit(train_set, atoms_per_sample=int(np.clip(np.ceil(128 / len(train_set)), 4, 32)), seed=s.run.seed)
+            info = two_center.fit(train_set, atoms_per_sample=atoms_per_sample_for(len(train_set)), seed=s.run.seed)
             typer.echo(f"two-center {target} fitted on {len(train_set)} samples: residual MAE {info['mae']:.3g} "
                        f"({'eV' if target == 'hamiltonian' else 'dimensionless'})")
             if target == "overlap":

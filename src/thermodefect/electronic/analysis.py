@@ -25,17 +25,29 @@ def defect_atoms_of(atoms) -> list[int] | None:
     return defect_neighbours(atoms)
 
 
-def choose_solver(n_atoms: int, settings: ElectronicSettings, solver: str | None = None) -> str:
-    """"dense" below ``settings.sparse_above_atoms`` atoms, "sparse" above, unless ``solver`` is given.
-
-    :func:`analyze_operators` still solves densely when an automatic "sparse"
-    meets a matrix more than ``DENSE_FILL`` full.
-    """
+def choose_solver(n_atoms: int, settings: ElectronicSettings, solver: str | None = None, matrix=None) -> str:
+    """``solver`` when given; else "dense" up to ``settings.sparse_above_atoms`` atoms, "sparse" above,
+    except for a ``matrix`` (H(k)) more than ``DENSE_FILL`` full, which is solved densely."""
     if solver is not None:
         if solver not in ("dense", "sparse"):
             raise ValueError(f"solver must be 'dense' or 'sparse', got {solver!r}")
         return solver
-    return "sparse" if n_atoms > settings.sparse_above_atoms else "dense"
+    if n_atoms <= settings.sparse_above_atoms:
+        return "dense"
+    return "dense" if matrix is not None and fill_fraction(matrix) > DENSE_FILL else "sparse"
+
+
+# Above this fraction of nonzero entries a shift-invert factorization of H(k)
+# costs more than LAPACK's dense solver (long-ranged operators: a 21 Å
+# two-center overlap fills the whole matrix of a 512-atom cell).
+DENSE_FILL = 0.25
+
+
+def fill_fraction(matrix) -> float:
+    """Nonzero entries / all entries of a (sparse or dense) square matrix."""
+    n = matrix.shape[0]
+    nonzero = matrix.nnz if hasattr(matrix, "nnz") else np.count_nonzero(matrix)
+    return nonzero / float(n * n)
 
 
 def solve_states(
@@ -97,29 +109,15 @@ def analyze_operators(
     """
     settings = settings or ElectronicSettings()
     kpts = np.zeros((1, 3)) if kpts_frac is None else np.atleast_2d(np.asarray(kpts_frac, float))
-    automatic = solver is None
-    solver = choose_solver(len(hamiltonian.structure.numbers), settings, solver)
+    n_atoms = len(hamiltonian.structure.numbers)
     defect_atoms = defect_atoms_of(atoms)
     offsets = hamiltonian.offsets()
     results = []
     for k in kpts:
         h, s = bloch_pair(hamiltonian, overlap, k_frac=k)
-        chosen = "dense" if automatic and solver == "sparse" and fill_fraction(h) > DENSE_FILL else solver
+        chosen = choose_solver(n_atoms, settings, solver, h)
         results.append(analyze_matrices(h, s, offsets, n_electrons, defect_atoms, settings, chosen, target_ev))
     return combine_kpoints(results, kpts)
-
-
-# Above this fraction of nonzero entries a shift-invert factorization of H(k)
-# costs more than LAPACK's dense solver (long-ranged operators: a 21 Å
-# two-center overlap fills the whole matrix of a 512-atom cell).
-DENSE_FILL = 0.25
-
-
-def fill_fraction(matrix) -> float:
-    """Nonzero entries / all entries of a (sparse or dense) square matrix."""
-    n = matrix.shape[0]
-    nonzero = matrix.nnz if hasattr(matrix, "nnz") else np.count_nonzero(matrix)
-    return nonzero / float(n * n)
 
 
 def combine_kpoints(results: list[GapResult], kpts_frac: np.ndarray) -> GapResult:
@@ -160,12 +158,12 @@ def analyze_sample(
     else:
         matrices = sample.kspace
         offsets = orbital_offsets(sample.structure.numbers, sample.basis)
-        solver = choose_solver(len(sample.structure.numbers), settings, solver)
         defect_atoms = defect_atoms_of(atoms)
         results = []
         for index in range(len(matrices.kpts_frac)):
             h, s = kspace_pair(matrices, index)
-            results.append(analyze_matrices(h, s, offsets, sample.n_electrons, defect_atoms, settings, solver, target_ev))
+            chosen = choose_solver(len(sample.structure.numbers), settings, solver, h)
+            results.append(analyze_matrices(h, s, offsets, sample.n_electrons, defect_atoms, settings, chosen, target_ev))
         result = combine_kpoints(results, np.asarray(matrices.kpts_frac, float))
     result.metadata.update({k: v for k, v in sample.metadata.items() if isinstance(v, (str, int, float, bool))})
     return result

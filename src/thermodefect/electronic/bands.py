@@ -108,7 +108,7 @@ def band_structure(
     """
     settings = settings or ElectronicSettings()
     path = band_path(hamiltonian.structure.cell, settings.band_path, settings.points_per_segment, special_cell)
-    solver = choose_solver(len(hamiltonian.structure.numbers), settings, solver)
+    n_atoms = len(hamiltonian.structure.numbers)
     defect_atoms = defect_atoms_of(atoms)
     offsets = hamiltonian.offsets()
     top = highest_occupied_index(n_electrons)
@@ -117,8 +117,9 @@ def band_structure(
     energies, weights, indices = [], [], []
     for k in path.kpts_frac:
         h, s = bloch_pair(hamiltonian, overlap, k_frac=k)
-        states = solve_states(h, s, n_electrons, solver, settings, n_states=n_bands + 4)
-        if solver == "dense":
+        chosen = choose_solver(n_atoms, settings, solver, h)
+        states = solve_states(h, s, n_electrons, chosen, settings, n_states=n_bands + 4)
+        if chosen == "dense":
             keep = np.arange(first, first + n_bands)
         else:
             keep = np.nonzero((states.indices >= first) & (states.indices < first + n_bands))[0]
@@ -127,7 +128,7 @@ def band_structure(
         energies.append(states.energies_ev[keep])
         weights.append(w[defect_atoms].sum(axis=0) if defect_atoms else np.zeros(len(keep)))
         indices.append(states.indices[keep])
-    return BandStructure(path, np.array(energies), np.array(weights), np.array(indices), {"solver": solver})
+    return BandStructure(path, np.array(energies), np.array(weights), np.array(indices), {"solver": chosen})
 
 
 def plot_band_structure(bands: BandStructure, gap: GapResult | None, path, title: str = "") -> None:

@@ -437,6 +437,14 @@ class ScaledTwoCenterModel(TwoCenterModel):
         return {**super().to_dict(), "form": "overlap_scaled", "overlap": self.overlap.to_dict()}
 
 
+def atoms_per_sample_for(n_samples: int) -> int:
+    """Atoms whose rows a fit on ``n_samples`` structures uses per structure: ~128 in all, 4 to 32 each.
+
+    Every structure adds bond lengths; a few atoms' rows of each already over-determine the fit.
+    """
+    return int(np.clip(np.ceil(128 / n_samples), 4, 32))
+
+
 def pair_structures(numbers: Sequence[int], r_min_angstrom: float, r_max_angstrom: float, step_angstrom: float = 0.1,
                     directions: int = 2, seed: int = 0):
     """Two atoms in vacuum (ASE atoms, non-periodic 100 Å box) for every species pair, distance and direction.

@@ -22,7 +22,8 @@ from thermodefect.workflow.rundir import atomic_write_json
 MILLI = 1e3
 
 
-def _atoms_of(sample):
+def atoms_of_sample(sample):
+    """The sample's structure as ASE atoms, carrying its defect label and site for the analysis."""
     atoms = sample.structure.to_atoms()
     for key in ("defect", "defect_site", "defect_index"):
         if key in sample.metadata:
@@ -59,6 +60,26 @@ def _gamma_eigenvalue_errors(sample, h_op, s_op, settings) -> np.ndarray:
     return e_pred[window] - e_ref[window]
 
 
+def gap_and_level_errors(reference, predicted) -> dict:
+    """Band-gap and defect-level errors (meV) of a predicted :class:`GapResult` against the reference's."""
+    return {
+        "gap_error_mev": abs(predicted.gap_ev - reference.gap_ev) * MILLI,
+        "level_errors_mev": [e * MILLI for e in _level_errors(reference, predicted)],
+        "n_levels_reference": len(reference.levels),
+        "n_levels_model": len(predicted.levels),
+        "reference_gap_ev": reference.gap_ev,
+        "model_gap_ev": predicted.gap_ev,
+    }
+
+
+def eigenvalue_errors(sample, h_op, s_op, settings) -> dict:
+    """Γ eigenvalue MAE (meV) of predicted H, S blocks over the bands nearest the gap, as is and
+    without the mean offset (the absolute potential reference of a periodic cell is arbitrary)."""
+    errors = _gamma_eigenvalue_errors(sample, h_op, s_op, settings)
+    return {"eigenvalue_mae_mev": float(np.abs(errors).mean() * MILLI),
+            "eigenvalue_mae_aligned_mev": float(np.abs(errors - errors.mean()).mean() * MILLI)}
+
+
 def compare(ctx, sample) -> dict:
     """Errors of the model (predicted H and S) against one reference sample."""
     from thermodefect.electronic.analysis import analyze_sample
@@ -67,7 +88,7 @@ def compare(ctx, sample) -> dict:
 
     from thermodefect.workflow.hamiltonian_hooks import model_sample
 
-    atoms = _atoms_of(sample)
+    atoms = atoms_of_sample(sample)
     # Same basis as the model's (Löwdin weights for the localization of both).
     sample = model_sample(ctx.settings, sample)
     reference = analyze_sample(sample, atoms, ctx.settings.electronic)
@@ -76,22 +97,14 @@ def compare(ctx, sample) -> dict:
         "defect": sample.metadata.get("defect", "unknown"),
         "temperature_k": sample.metadata.get("temperature_k"),
         "cell_atoms": len(atoms),
-        "gap_error_mev": abs(predicted.gap_ev - reference.gap_ev) * MILLI,
-        "level_errors_mev": [e * MILLI for e in _level_errors(reference, predicted)],
-        "n_levels_reference": len(reference.levels),
-        "n_levels_model": len(predicted.levels),
-        "reference_gap_ev": reference.gap_ev,
-        "model_gap_ev": predicted.gap_ev,
+        **gap_and_level_errors(reference, predicted),
         "model_seconds": seconds,
     }
     if len(atoms) <= ctx.settings.electronic.sparse_above_atoms:
         ham, overlap = load_predictors(ctx)
         h_op = predict(ham, [atoms])[0]
         s_op = predict(overlap, [atoms])[0] if overlap is not None else None
-        errors = _gamma_eigenvalue_errors(sample, h_op, s_op, ctx.settings.electronic)
-        row["eigenvalue_mae_mev"] = float(np.abs(errors).mean() * MILLI)
-        # Without the mean offset: the absolute potential reference of a periodic cell is arbitrary.
-        row["eigenvalue_mae_aligned_mev"] = float(np.abs(errors - errors.mean()).mean() * MILLI)
+        row.update(eigenvalue_errors(sample, h_op, s_op, ctx.settings.electronic))
     return row
 
 

@@ -28,7 +28,7 @@ def band_structure_figures(ctx) -> list[str]:
     from thermodefect.electronic.bands import band_structure
     from thermodefect.hamiltonian import predict
     from thermodefect.hamiltonian.metrics import band_window
-    from thermodefect.workflow.accuracy import _atoms_of
+    from thermodefect.workflow.accuracy import atoms_of_sample
     from thermodefect.workflow.snapshots import electron_count
     from thermodefect.workflow.stages import electrons_per_element, load_predictors, predict_gap
 
@@ -45,7 +45,7 @@ def band_structure_figures(ctx) -> list[str]:
         from thermodefect.workflow.hamiltonian_hooks import model_sample
 
         sample = dataset[key]
-        atoms = _atoms_of(sample)
+        atoms = atoms_of_sample(sample)
         sample = model_sample(s, sample)
         h = predict(ham, [atoms])[0]
         ov = predict(overlap, [atoms])[0] if overlap is not None else None

@@ -130,7 +130,7 @@ def two_center_overlap(ctx, basis: dict[int, str]):
     back to a fit on the labelled structures' Γ overlaps.
     """
     from thermodefect.errors import UserInputError
-    from thermodefect.hamiltonian.two_center import TwoCenterModel, fit_overlap_from_pairs
+    from thermodefect.hamiltonian.two_center import TwoCenterModel, atoms_per_sample_for, fit_overlap_from_pairs
     from thermodefect.reference.base import CalculationFailed
     from thermodefect.reference.registry import get_reference
 
@@ -152,7 +152,7 @@ def two_center_overlap(ctx, basis: dict[int, str]):
         dataset = HamiltonianDataset(ctx.run.hamiltonian_dataset)
         samples = [dataset[k] for k in dataset.keys()]
         model = TwoCenterModel(basis, cutoff, target="overlap")
-        model.fit(samples, atoms_per_sample=int(np.clip(np.ceil(128 / len(samples)), 4, 32)))
+        model.fit(samples, atoms_per_sample=atoms_per_sample_for(len(samples)))
         source = f"{len(samples)} labelled structures"
     ctx.log(f"two-center overlap fitted on {source}: residual MAE {model.fit_info['mae']:.2g}, max {model.fit_info['max_abs']:.2g}")
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -167,7 +167,7 @@ def fit_or_load_hamiltonian_baseline(ctx, keys: Sequence[str], path: Path):
     non-orthogonal basis; the Slater-Koster form for a Löwdin-orthogonal one.
     """
     from thermodefect.data.hamiltonians import HamiltonianDataset
-    from thermodefect.hamiltonian.two_center import ScaledTwoCenterModel, TwoCenterModel
+    from thermodefect.hamiltonian.two_center import ScaledTwoCenterModel, TwoCenterModel, atoms_per_sample_for
 
     model = _load_two_center(path)
     if model is not None:
@@ -179,9 +179,7 @@ def fit_or_load_hamiltonian_baseline(ctx, keys: Sequence[str], path: Path):
         model = TwoCenterModel(samples[0].basis, settings.hamiltonian.two_center_cutoff_angstrom, target="hamiltonian")
     else:
         model = ScaledTwoCenterModel(two_center_overlap(ctx, samples[0].basis))
-    # Every structure adds bond lengths; a few atoms' rows of each already over-determine the fit.
-    per_sample = int(np.clip(np.ceil(128 / len(samples)), 4, 32))
-    info = model.fit(samples, atoms_per_sample=per_sample, seed=derived_seed(settings.run.seed, "two-center", "hamiltonian"))
+    info = model.fit(samples, atoms_per_sample=atoms_per_sample_for(len(samples)), seed=derived_seed(settings.run.seed, "two-center", "hamiltonian"))
     ctx.log(f"two-center Hamiltonian baseline fitted on {len(samples)} structures: residual MAE {info['mae'] * 1e3:.3g} meV")
     path.parent.mkdir(parents=True, exist_ok=True)
     model.save(path)
