@@ -25,6 +25,7 @@ demo: $(STAMP)
 	$(VENV)/bin/thermodefect run demo.toml
 
 test: $(STAMP)
+	$(VENV)/bin/lint-imports --no-cache
 	$(PY) -m pytest
 
 test-slow: $(STAMP)

@@ -80,7 +80,7 @@ def main() -> None:
                                     cap=args.cap, rounds=args.rounds))
     started = time.perf_counter()
     if args.collect_only:
-        from thermodefect.workflow.rundir import RunDirectory
+        from thermodefect.core.rundir import RunDirectory
 
         run = RunDirectory(args.workdir / "run")
         metrics = [json.loads(p.read_text()) for p in sorted(run.results.glob("ff_al_round-*.json"),

@@ -109,7 +109,8 @@ def compare(sample, ham, overlap, electronic) -> dict:
     """Gap, level and eigenvalue errors of the model's H and S against one reference sample."""
     from thermodefect.electronic.analysis import analyze_operators, analyze_sample
     from thermodefect.hamiltonian import predict
-    from thermodefect.workflow.accuracy import atoms_of_sample, eigenvalue_errors, gap_and_level_errors
+    from thermodefect.workflow.rundata import atoms_of_sample
+    from thermodefect.workflow.steps.accuracy import eigenvalue_errors, gap_and_level_errors
 
     atoms = atoms_of_sample(sample)
     reference = analyze_sample(sample, atoms, electronic)

@@ -30,30 +30,28 @@ def main() -> None:
     parser.add_argument("--snapshots", type=int, default=1, help="defects compared per transfer size (As_Ga first)")
     args = parser.parse_args()
 
-    from thermodefect._compat import configure_cpu_threads
+    from thermodefect.core.compat import configure_cpu_threads
     from thermodefect.data.hamiltonians import HamiltonianDataset
-    from thermodefect.data.keys import structure_key
+    from thermodefect.core.keys import structure_key
     from thermodefect.reference.labelling import label_structures
     from thermodefect.settings import load_settings
-    from thermodefect.workflow import stages  # noqa: F401  registers the stages
-    from thermodefect.workflow.accuracy import _transfer_structures, compare
-    from thermodefect.workflow.pipeline import PipelineContext
-    from thermodefect.workflow.rundir import Manifest, RunDirectory
+    from thermodefect.workflow.context import PipelineContext
+    from thermodefect.workflow.steps.accuracy import TRANSFER_METADATA, _transfer_structures, compare
+    from thermodefect.core.rundir import Manifest, RunDirectory
 
     configure_cpu_threads()
     run = RunDirectory(args.run)
     settings = load_settings(run.config_path)
     electronic = settings.electronic.model_copy(update={"transfer_reference_snapshots": args.snapshots})
     settings = settings.model_copy(update={"electronic": electronic})
-    ctx = PipelineContext(settings=settings, run=run, manifest=Manifest(run.root / "manifest.json"),
+    ctx = PipelineContext(settings=settings, run=run, manifest=Manifest(run.manifest_path),
                           log=lambda m: print(m, flush=True))
     structures = _transfer_structures(ctx)
     if not structures:
         raise SystemExit("the run has no transfer cells")
     started = time.perf_counter()
     report = label_structures(structures, settings.reference.hamiltonian, run, what=("hamiltonian",),
-                              metadata=[{k: a.info[k] for k in ("defect", "temperature_k", "config_type", "defect_site", "defect_index")
-                                         if k in a.info} for a in structures])
+                              metadata=[{k: a.info[k] for k in TRANSFER_METADATA if k in a.info} for a in structures])
     label_wall = time.perf_counter() - started
     dataset = HamiltonianDataset(run.hamiltonian_dataset)
     rows = [compare(ctx, dataset[structure_key(a)]) for a in structures if structure_key(a) in dataset]

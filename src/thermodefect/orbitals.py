@@ -20,7 +20,7 @@ from functools import lru_cache
 import numpy as np
 import scipy.linalg
 
-from thermodefect._compat import import_e3nn_o3
+from thermodefect.core.compat import import_e3nn_o3
 
 SHELL_LETTERS = "spdfgh"
 

@@ -13,7 +13,7 @@ import tomllib
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from thermodefect.errors import UserInputError
+from thermodefect.core.errors import UserInputError
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 DEFECT_NAME = re.compile(r"^(V_[A-Z][a-z]?|[A-Z][a-z]?_[A-Z][a-z]?|[A-Z][a-z]?_i)$")

@@ -10,7 +10,7 @@ from ase.build import bulk
 import thermodefect.active.forcefield as loop
 from thermodefect.reference.albe import AlbeGaAs
 from thermodefect.settings import settings_from_dict
-from thermodefect.workflow.rundir import RunDirectory
+from thermodefect.core.rundir import RunDirectory
 
 
 class CountingAlbeLabeller:

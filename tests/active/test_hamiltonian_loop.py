@@ -15,7 +15,7 @@ from ase import Atoms
 
 from thermodefect.active.hamiltonian import Candidate, run_hamiltonian_active_learning
 from thermodefect.settings import HamiltonianALSettings
-from thermodefect.workflow.rundir import Manifest
+from thermodefect.core.rundir import Manifest
 
 DEFECTS = ["As_Ga", "V_As"]
 TEMPERATURES = [100.0, 500.0]

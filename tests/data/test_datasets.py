@@ -13,7 +13,7 @@ from ase.build import bulk
 from thermodefect.data import hamiltonians as hamiltonians_module
 from thermodefect.data.forces import ENERGY_KEY, FORCES_KEY, ForcesDataset, labelled_atoms
 from thermodefect.data.hamiltonians import HamiltonianDataset
-from thermodefect.data.keys import structure_key
+from thermodefect.core.keys import structure_key
 from thermodefect.data.operators import HamiltonianSample, KSpaceMatrices, Structure
 
 BASIS = {31: "1x0e+1x1o", 33: "1x0e+1x1o"}

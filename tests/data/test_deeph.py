@@ -7,7 +7,7 @@ import numpy as np
 import torch
 from ase.build import bulk
 
-from thermodefect._compat import import_e3nn_o3
+from thermodefect.core.compat import import_e3nn_o3
 from thermodefect.data.conventions import openmx_from_package, wikipedia_from_package
 from thermodefect.data.deeph import read_deeph, write_deeph
 from thermodefect.data.operators import BlockOperator, HamiltonianSample, Structure, orbital_offsets

@@ -6,7 +6,7 @@ import pytest
 from ase.build import bulk
 
 import thermodefect.forcefield.training as training
-from thermodefect.errors import UserInputError
+from thermodefect.core.errors import UserInputError
 from thermodefect.forcefield import ForceFieldEnsemble, train_ensemble, train_model
 
 

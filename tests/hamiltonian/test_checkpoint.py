@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import torch
 
-from thermodefect.errors import UserInputError
+from thermodefect.core.errors import UserInputError
 from thermodefect.hamiltonian import load_model, predict, save_model
 
 from .conftest import SPD, gaas_cell, random_model

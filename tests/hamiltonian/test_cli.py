@@ -52,8 +52,9 @@ def test_train_eval_predict(tmp_path):
     result = runner.invoke(app, ["ham", "train", str(config), "--data", str(dataset_path), "--no-progress"])
     assert result.exit_code == 0, result.output
     models = tmp_path / "run" / "models" / "ham" / "trained-hamiltonian"
-    assert sorted(p.name for p in models.iterdir()) == ["member-0", "member-1"]
-    assert "trained 2 hamiltonian models on 2 samples (1 validation)" in result.output
+    assert sorted(p.name for p in models.iterdir() if p.is_dir()) == ["member-0", "member-1"]
+    # The pipeline's split rule (recipe.split_train_valid): a validation sample only from 4 samples up.
+    assert "trained 2 hamiltonian models on 3 samples (0 validation)" in result.output
 
     result = runner.invoke(app, ["ham", "eval", str(config), "--model", str(models), "--data", str(dataset_path)])
     assert result.exit_code == 0, result.output

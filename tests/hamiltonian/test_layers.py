@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from thermodefect._compat import import_e3nn_o3
-from thermodefect.errors import UserInputError
+from thermodefect.core.compat import import_e3nn_o3
+from thermodefect.core.errors import UserInputError
 from thermodefect.hamiltonian import build_model
 from thermodefect.hamiltonian.layers import EdgeWeightedTensorProduct
 

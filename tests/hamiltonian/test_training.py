@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 
-from thermodefect.errors import UserInputError
+from thermodefect.core.errors import UserInputError
 from thermodefect.hamiltonian import ensemble_uncertainty, load_ensemble, train_ensemble, train_model
 
 from .conftest import SPD, gaas_cell, random_model, tiny_settings

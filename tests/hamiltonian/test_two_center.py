@@ -11,9 +11,10 @@ from scipy.spatial.transform import Rotation
 
 from thermodefect.data.operators import HamiltonianSample, KSpaceMatrices, Structure
 from thermodefect.electronic.bloch import bloch_sum
-from thermodefect.errors import UserInputError
+from thermodefect.core.errors import UserInputError
 from thermodefect.hamiltonian import evaluate, predict, train_model
-from thermodefect.hamiltonian.two_center import TwoCenterModel, load_overlap_model
+from thermodefect.hamiltonian.checkpoint import load_overlap_model
+from thermodefect.hamiltonian.two_center import TwoCenterModel
 from thermodefect.orbitals import wigner_d
 
 from .conftest import SPD, tiny_settings

@@ -8,12 +8,12 @@ from ase.build import bulk
 
 from thermodefect.data.forces import ENERGY_KEY, ForcesDataset
 from thermodefect.data.hamiltonians import HamiltonianDataset
-from thermodefect.errors import UserInputError
+from thermodefect.core.errors import UserInputError
 from thermodefect.reference import labelling
 from thermodefect.reference.labelling import label_structures
 from thermodefect.settings import ReferenceSettings, ReferencesSettings
-from thermodefect.workflow.executors import LocalExecutor
-from thermodefect.workflow.rundir import RunDirectory
+from thermodefect.core.executors import LocalExecutor
+from thermodefect.core.rundir import RunDirectory
 
 # EMT knows Cu but not Ga/As: a real calculator that fails on some inputs.
 EMT = ReferenceSettings(name="ase", options={"calculator": "ase.calculators.emt.EMT"}, retries=1)

@@ -5,7 +5,7 @@ import importlib.util
 import pytest
 from ase.build import bulk
 
-from thermodefect.errors import UserInputError
+from thermodefect.core.errors import UserInputError
 from thermodefect.reference.lattice import equilibrium_lattice_constant
 from thermodefect.reference.registry import get_reference
 from thermodefect.settings import ReferenceSettings

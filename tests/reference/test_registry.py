@@ -3,7 +3,7 @@
 import pytest
 from ase.build import bulk
 
-from thermodefect.errors import UserInputError
+from thermodefect.core.errors import UserInputError
 from thermodefect.reference.registry import get_reference, known_references, register_reference
 from thermodefect.reference.ase_calculator import CalculatorReference
 from thermodefect.settings import ReferenceSettings

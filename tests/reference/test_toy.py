@@ -110,7 +110,7 @@ def test_hamiltonian_sample_contract():
 
 
 def test_unknown_species_is_a_user_error():
-    from thermodefect.errors import UserInputError
+    from thermodefect.core.errors import UserInputError
 
     atoms = _cell()
     atoms[0].symbol = "Si"

@@ -8,7 +8,7 @@ from ase.units import Hartree, kB
 from scipy.spatial.transform import Rotation
 
 from thermodefect.data.operators import orbital_offsets
-from thermodefect.errors import UserInputError
+from thermodefect.core.errors import UserInputError
 from thermodefect.orbitals import n_orbitals, wigner_d
 from thermodefect.reference.xtb import XtbReference, tblite_basis
 

@@ -8,10 +8,10 @@ import os
 
 import pytest
 
-from thermodefect.errors import UserInputError
+from thermodefect.core.errors import UserInputError
 from thermodefect.reference.labelling import label_structures
 from thermodefect.settings import ReferenceSettings
-from thermodefect.workflow.rundir import Manifest, RunDirectory
+from thermodefect.core.rundir import Manifest, RunDirectory
 
 from .helpers import rattled_gaas
 
@@ -71,16 +71,14 @@ def test_labelling_write_errors_are_one_line_and_resumable(tmp_path, monkeypatch
 
 
 @pytest.mark.parametrize("kind", list(ERRORS))
-@pytest.mark.parametrize("point", ["replace", "fsync", "mkstemp"])
+@pytest.mark.parametrize("point", ["replace", "fsync", "create"])
 def test_manifest_update_errors_leave_the_old_manifest(tmp_path, monkeypatch, kind, point):
-    import tempfile
-
     run = RunDirectory.create(tmp_path / "run", "config\n")
     manifest = run.manifest
     manifest.start("structures")
     manifest.record_items("structures", ["a", "b"])
     before = json.loads(run.manifest_path.read_text())
-    target = {"replace": (os, "replace"), "fsync": (os, "fsync"), "mkstemp": (tempfile, "mkstemp")}[point]
+    target = {"replace": (os, "replace"), "fsync": (os, "fsync"), "create": (os, "open")}[point]
     monkeypatch.setattr(*target, _FailAfter(getattr(*target), 1, ERRORS[kind]))
     with pytest.raises(UserInputError) as info:
         manifest.record_items("structures", ["c"])

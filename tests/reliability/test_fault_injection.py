@@ -7,12 +7,12 @@ from collections import Counter
 
 import pytest
 
-from thermodefect.data.keys import structure_key
-from thermodefect.errors import UserInputError
+from thermodefect.core.keys import structure_key
+from thermodefect.core.errors import UserInputError
 from thermodefect.reference.faults import FAULT_KINDS, FaultyReference, injected_fault
 from thermodefect.reference.labelling import label_structures
 from thermodefect.settings import ReferenceSettings
-from thermodefect.workflow.rundir import RunDirectory
+from thermodefect.core.rundir import RunDirectory
 
 from .helpers import assert_datasets_match_clean, faulty_reference, rattled_gaas
 

@@ -12,10 +12,10 @@ from ase.io import read, write
 
 from thermodefect.data.forces import ForcesDataset
 from thermodefect.data.hamiltonians import HamiltonianDataset
-from thermodefect.data.keys import structure_key
+from thermodefect.core.keys import structure_key
 from thermodefect.reference.labelling import label_structures
 from thermodefect.settings import ReferenceSettings
-from thermodefect.workflow.rundir import RunDirectory
+from thermodefect.core.rundir import RunDirectory
 
 from .helpers import CLI, assert_datasets_match_clean, faulty_reference, rattled_gaas, run_cli, toml_reference_block
 

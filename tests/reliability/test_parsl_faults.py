@@ -6,12 +6,12 @@ import json
 
 import pytest
 
-from thermodefect.data.keys import structure_key
+from thermodefect.core.keys import structure_key
 from thermodefect.reference.faults import injected_fault
 from thermodefect.reference.labelling import label_structures
 from thermodefect.settings import ParslSettings, ReferenceSettings
-from thermodefect.workflow.executors import ParslExecutor
-from thermodefect.workflow.rundir import RunDirectory
+from thermodefect.core.executors import ParslExecutor
+from thermodefect.core.rundir import RunDirectory
 
 from .helpers import assert_datasets_match_clean, faulty_reference, rattled_gaas
 

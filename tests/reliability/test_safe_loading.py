@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from thermodefect.errors import UserInputError
+from thermodefect.core.errors import UserInputError
 
 SRC = Path(__file__).parents[2] / "src" / "thermodefect"
 

@@ -5,7 +5,7 @@ import time
 import pytest
 
 from thermodefect.settings import ComputeSettings, ParslSettings
-from thermodefect.workflow.executors import LocalExecutor, ParslExecutor, TaskTimeout, get_executor
+from thermodefect.core.executors import LocalExecutor, ParslExecutor, TaskTimeout, get_executor
 
 
 # Workers import the task function by name, so tests use importable builtins:

@@ -7,7 +7,7 @@ from scipy.spatial.transform import Rotation
 
 from thermodefect.orbitals import wigner_d
 from thermodefect.reference.toy import ToyTightBinding
-from thermodefect.workflow.hamiltonian_hooks import lowdin_sample
+from thermodefect.hamiltonian.recipe import lowdin_sample
 
 ATOL_EV = 1e-8
 

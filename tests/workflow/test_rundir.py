@@ -5,7 +5,9 @@ import os
 
 import pytest
 
-from thermodefect.workflow.rundir import Manifest, RunDirectory, RunDirectoryError, atomic_write_text
+from thermodefect.core.rundir import Manifest, RunDirectory
+from thermodefect.core.errors import RunDirectoryError
+from thermodefect.core.files import atomic_write_text
 
 
 def test_create_layout_and_manifest(tmp_path):

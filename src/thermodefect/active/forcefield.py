@@ -34,11 +34,13 @@ from ase.io import read, write
 
 from thermodefect.active.selection import select_above_threshold
 from thermodefect.dynamics.nvt import run_nvt, trajectory_name
+from thermodefect.dynamics.sanity import is_physical
 from thermodefect.forcefield.ensemble import ForceFieldEnsemble
 from thermodefect.forcefield.metrics import force_field_errors
 from thermodefect.forcefield.training import ENERGY_KEY, FORCES_KEY, train_ensemble
 from thermodefect.structures.defects import rattle
-from thermodefect.workflow.rundir import RunDirectory, atomic_write_json
+from thermodefect.core.rundir import RunDirectory
+from thermodefect.core.files import atomic_write_json, replace_atomically
 
 STAGE = "forcefield_al"
 LabelFn = Callable[[list[Atoms]], list[Atoms]]
@@ -59,9 +61,7 @@ def _read(path: Path) -> list[Atoms]:
 
 
 def _write(path: Path, frames: list[Atoms]) -> None:
-    tmp = path.with_suffix(".tmp.extxyz")
-    write(str(tmp), frames, format="extxyz")
-    tmp.replace(path)
+    replace_atomically(path, lambda tmp: write(str(tmp), frames, format="extxyz"))
 
 
 def _clean(atoms: Atoms) -> Atoms:
@@ -71,18 +71,8 @@ def _clean(atoms: Atoms) -> Atoms:
     return out
 
 
-COLLAPSE_FRACTION = 0.75  # a frame with a distance below this fraction of the ideal bond is unphysical
-
-
-def is_physical(atoms: Atoms, bond_angstrom: float) -> bool:
-    from ase.neighborlist import neighbor_list
-
-    d = neighbor_list("d", atoms, bond_angstrom)
-    return len(d) == 0 or float(d.min()) >= COLLAPSE_FRACTION * bond_angstrom
-
-
 def _check_labels(labelled: list[Atoms], asked: int) -> list[Atoms]:
-    from thermodefect.errors import UserInputError
+    from thermodefect.core.errors import UserInputError
 
     good = [a for a in labelled if ENERGY_KEY in a.info and FORCES_KEY in a.arrays]
     if asked and not good:
@@ -300,11 +290,11 @@ def reference_label_fn(settings, run: RunDirectory, progress: bool = True) -> La
     recomputed); returns the labelled copies of the structures that succeeded.
     """
     from thermodefect.data.forces import KEY_INFO, ForcesDataset
-    from thermodefect.data.keys import structure_key
+    from thermodefect.core.keys import structure_key
     from thermodefect.reference.labelling import label_structures
 
     def label(structures: list[Atoms]) -> list[Atoms]:
-        from thermodefect.workflow.executors import get_executor
+        from thermodefect.core.executors import get_executor
 
         with get_executor(settings.compute, run.root) as executor:
             label_structures(structures, settings.reference.forces, run, what=("forces",), progress=progress, executor=executor)
@@ -323,7 +313,7 @@ def reference_label_fn(settings, run: RunDirectory, progress: bool = True) -> La
 
 def final_models(run: RunDirectory) -> list[Path]:
     """Model files of the last round of a finished loop (from ``results/ff_al_summary.json``)."""
-    from thermodefect.errors import UserInputError
+    from thermodefect.core.errors import UserInputError
 
     summary = run.results / "ff_al_summary.json"
     if not summary.exists():

@@ -28,7 +28,7 @@ from typing import Any, Protocol, Sequence
 import numpy as np
 from ase import Atoms
 
-from thermodefect.workflow.rundir import atomic_write_json
+from thermodefect.core.files import atomic_write_json
 
 STAGE = "hamiltonian_al"
 

@@ -25,7 +25,7 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Print the gap, VBM, CBM and defect levels of each structure; write gap.json."""
         from thermodefect.electronic import analyze_sample
-        from thermodefect.workflow.rundir import atomic_write_json
+        from thermodefect.core.files import atomic_write_json
 
         settings = load_config(config)
         out = output or settings.run.directory / "results" / "electronic"
@@ -48,8 +48,8 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Band structure along electronic.band_path (bands near the gap), with defect levels; JSON + PNG."""
         from thermodefect.electronic import analyze_sample, band_structure, plot_band_structure
-        from thermodefect.errors import UserInputError
-        from thermodefect.workflow.rundir import atomic_write_json
+        from thermodefect.core.errors import UserInputError
+        from thermodefect.core.files import atomic_write_json
 
         settings = load_config(config)
         out = output or settings.run.directory / "results" / "electronic"
@@ -92,7 +92,7 @@ def _source(settings, model) -> str:
 def _read_structures(path: Path):
     from thermodefect.cli.ham import _check_frames
     from thermodefect.cli.label import _read_structures as read_structure_file
-    from thermodefect.errors import UserInputError
+    from thermodefect.core.errors import UserInputError
 
     frames = read_structure_file(path, UserInputError)
     _check_frames([(path, k, atoms) for k, atoms in enumerate(frames)])
@@ -108,12 +108,11 @@ def _samples(settings, structures: Path, model: Path | None, overlap_model: Path
     reference = None
     h_model = s_model = None
     if model is not None:
-        from thermodefect.hamiltonian import load_model, predict
+        from thermodefect.hamiltonian import predict
+        from thermodefect.hamiltonian.recipe import load_overlap, load_predictor
 
-        h_model = load_model(model)
-        from thermodefect.hamiltonian.two_center import load_overlap_model
-
-        s_model = load_overlap_model(overlap_model) if overlap_model is not None else None
+        h_model = load_predictor(model)  # a checkpoint, or an ensemble directory (mean of its members)
+        s_model = load_overlap(overlap_model) if overlap_model is not None else None
     for index, atoms in enumerate(frames):
         labelled = None
         # The reference also gives the electron count, unless the frame carries it.

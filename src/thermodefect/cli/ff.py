@@ -16,7 +16,7 @@ def register(app: typer.Typer) -> None:
 
     def _open_run(settings):
         from thermodefect.settings import settings_to_toml
-        from thermodefect.workflow.rundir import RunDirectory
+        from thermodefect.core.rundir import RunDirectory
 
         return RunDirectory.create(settings.run.directory, settings_to_toml(settings))
 
@@ -78,12 +78,12 @@ def register(app: typer.Typer) -> None:
         from ase.io import read
 
         from thermodefect.active.forcefield import final_models
-        from thermodefect.errors import UserInputError
+        from thermodefect.core.errors import UserInputError
         from thermodefect.forcefield import ForceFieldEnsemble
         from thermodefect.forcefield.metrics import force_field_errors
         from thermodefect.forcefield.plots import plot_force_parity
         from thermodefect.forcefield.training import check_training_data
-        from thermodefect.workflow.rundir import atomic_write_json
+        from thermodefect.core.files import atomic_write_json
 
         s = load_config(config)
         run = _open_run(s)
@@ -119,7 +119,7 @@ def register(app: typer.Typer) -> None:
 
         from thermodefect.active.forcefield import final_models
         from thermodefect.dynamics import run_nvt, trajectory_name
-        from thermodefect.errors import UserInputError
+        from thermodefect.core.errors import UserInputError
         from thermodefect.forcefield import ForceFieldEnsemble
         from thermodefect.structures import build_cells
 

@@ -15,14 +15,13 @@ def register(app: typer.Typer) -> None:
     app.add_typer(ham_app, name="ham")
 
     def _open_run(settings):
-        from thermodefect.settings import settings_to_toml
-        from thermodefect.workflow.rundir import RunDirectory
+        from thermodefect.workflow.pipeline import open_run
 
-        return RunDirectory.create(settings.run.directory, settings_to_toml(settings))
+        return open_run(settings)
 
     def _read_samples(path: Path) -> list:
         from thermodefect.data.hamiltonians import HamiltonianDataset
-        from thermodefect.errors import UserInputError
+        from thermodefect.core.errors import UserInputError
 
         if not path.exists():
             raise UserInputError(f"{path}: no Hamiltonian dataset; label structures first (`thermodefect label`) or pass --data")
@@ -33,10 +32,10 @@ def register(app: typer.Typer) -> None:
         return [dataset[k] for k in keys]
 
     def _load_models(directory: Path) -> list:
-        from thermodefect.hamiltonian import load_ensemble, load_model
-        from thermodefect.hamiltonian.checkpoint import CONFIG_FILE
+        from thermodefect.hamiltonian.checkpoint import CONFIG_FILE, load_model
+        from thermodefect.hamiltonian.recipe import load_members
 
-        return [load_model(directory)] if (directory / CONFIG_FILE).is_file() else load_ensemble(directory)
+        return [load_model(directory)] if (directory / CONFIG_FILE).is_file() else load_members(directory)
 
     def _threads(settings) -> None:
         import torch
@@ -51,53 +50,54 @@ def register(app: typer.Typer) -> None:
         output: Optional[Path] = typer.Option(None, "--output", "-o", help="Ensemble directory; default <run>/models/ham/trained-<target>."),
         target: str = typer.Option("hamiltonian", "--target", help="'hamiltonian' (eV) or 'overlap'."),
         size: Optional[int] = typer.Option(None, "--size", min=1, help="Ensemble size; default hamiltonian.ensemble_size."),
+        all_labels: bool = typer.Option(False, "--all", help="Train on every label, also the run's held-out test snapshots."),
         progress: bool = typer.Option(True, "--progress/--no-progress", help="Progress bars."),
     ) -> None:
-        """Train an ensemble on a labelled dataset (random train/validation split, seeded)."""
-        import numpy as np
+        """Train with the pipeline's recipe (overlap, two-center baseline, network ensemble).
 
-        from thermodefect.errors import UserInputError
-        from thermodefect.hamiltonian import train_ensemble
+        On a run's own labels this gives the run's model: the training keys of
+        its Hamiltonian active learning are used (its test snapshots stay held
+        out) unless --all or --data is given.
+        """
+        from thermodefect.data.hamiltonians import HamiltonianDataset
+        from thermodefect.core.errors import UserInputError
+        from thermodefect.hamiltonian.recipe import HamiltonianRecipe
+        from thermodefect.reference.registry import get_reference
 
         s = load_config(config)
         if target not in ("hamiltonian", "overlap"):
             raise UserInputError(f"--target must be 'hamiltonian' or 'overlap', got {target!r}")
         run = _open_run(s)
         _threads(s)
-        samples = _read_samples(data or run.hamiltonian_dataset)
-        order = np.random.default_rng(s.run.seed).permutation(len(samples))
-        n_valid = int(round(s.hamiltonian.valid_fraction * len(samples))) if len(samples) > 1 else 0
-        n_valid = min(max(n_valid, 1 if len(samples) > 1 else 0), len(samples) - 1)
-        valid = [samples[k] for k in order[:n_valid]]
-        train_set = [samples[k] for k in order[n_valid:]]
-        out = output or run.root / "models" / "ham" / f"trained-{target}"
-        two_center = None
-        if (target == "hamiltonian" and s.hamiltonian.two_center_baseline) or (
-                target == "overlap" and s.hamiltonian.overlap_model == "two_center"):
-            from thermodefect.hamiltonian.two_center import TwoCenterModel, atoms_per_sample_for
+        path = data or run.hamiltonian_dataset
+        _read_samples(path)  # exists and is not empty
+        dataset = HamiltonianDataset(path)
+        keys = sorted(dataset.keys())
+        if data is None and not all_labels and run.training_keys.is_file():
+            import json
 
-            two_center = TwoCenterModel(train_set[0].basis, s.hamiltonian.two_center_cutoff_angstrom, target=target)
-            info = two_center.fit(train_set, atoms_per_sample=atoms_per_sample_for(len(train_set)), seed=s.run.seed)
-            typer.echo(f"two-center {target} fitted on {len(train_set)} samples: residual MAE {info['mae']:.3g} "
-                       f"({'eV' if target == 'hamiltonian' else 'dimensionless'})")
-            if target == "overlap":
-                out.mkdir(parents=True, exist_ok=True)
-                two_center.save(out / "two_center_overlap.json")
-                typer.echo(f"overlap model {out / 'two_center_overlap.json'} (use it as --overlap-model)")
-                return
-        results = train_ensemble(train_set, valid, s.hamiltonian, out, seed=s.run.seed, target=target, size=size,
-                                 progress=progress, baseline=two_center)
-        typer.echo(f"trained {len(results)} {target} models on {len(train_set)} samples ({len(valid)} validation)")
-        for r in results:
-            typer.echo(f"model {r.directory}  best valid loss {r.best_valid_loss:.4g} (epoch {r.best_epoch}), "
-                       f"{r.seconds_per_epoch:.2f} s/epoch")
+            keys = sorted(json.loads(run.training_keys.read_text())["training"])
+            typer.echo(f"training on the run's {len(keys)} training labels (its test snapshots held out; --all uses every label)")
+        recipe = HamiltonianRecipe(s.hamiltonian, s.run.seed, reference=lambda: get_reference(s.reference.hamiltonian),
+                                   log=typer.echo, progress=progress)
+        out = output or run.hamiltonian_models / f"trained-{target}"
+        if target == "overlap":
+            model = recipe.train_overlap(dataset, keys, out / "two_center_overlap.json", out)
+            where = out / "two_center_overlap.json" if s.hamiltonian.overlap_model == "two_center" else out / "member-0"
+            typer.echo(f"overlap model {where} (use it as --overlap-model)")
+            return
+        members = recipe.train_hamiltonian(dataset, keys, out, run.two_center_overlap, size)
+        n_train, n_valid = (len(part) for part in recipe.split(keys, target))
+        typer.echo(f"trained {len(members)} {target} models on {n_train} samples ({n_valid} validation)")
+        for k in range(len(members)):
+            typer.echo(f"model {out / f'member-{k}'}")
 
     @ham_app.command("predict")
     @user_errors
     def predict_command(
         config: Path = typer.Argument(..., help="TOML config file."),
         structures: List[Path] = typer.Argument(..., help="Structure files (any ASE format; every frame)."),
-        model: Path = typer.Option(..., "--model", "-m", help="Hamiltonian model or ensemble directory (first member is used)."),
+        model: Path = typer.Option(..., "--model", "-m", help="Hamiltonian model or ensemble directory (an ensemble predicts the mean of its members, as the pipeline does)."),
         overlap_model: Optional[Path] = typer.Option(None, "--overlap-model", help="Overlap model (two-center JSON file or model directory); omitted = no overlaps.h5."),
         output: Path = typer.Option(..., "--output", "-o", help="Directory for one DeepH folder per frame."),
         n_electrons: float = typer.Option(0.0, "--n-electrons", help="Valence electrons recorded in info.json (0 = unknown)."),
@@ -107,15 +107,15 @@ def register(app: typer.Typer) -> None:
 
         from thermodefect.data.deeph import write_deeph
         from thermodefect.data.operators import HamiltonianSample
-        from thermodefect.errors import UserInputError
+        from thermodefect.core.errors import UserInputError
         from thermodefect.hamiltonian import predict
 
         s = load_config(config)
         _threads(s)
-        h_model = _load_models(model)[0]
-        from thermodefect.hamiltonian.two_center import load_overlap_model
+        from thermodefect.hamiltonian.recipe import load_overlap, load_predictor
 
-        s_model = load_overlap_model(overlap_model) if overlap_model else None
+        h_model = load_predictor(model)
+        s_model = load_overlap(overlap_model) if overlap_model else None
         frames = []
         for path in structures:
             try:
@@ -144,7 +144,7 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Matrix-element and eigenvalue MAEs of each model against a dataset."""
         from thermodefect.hamiltonian import evaluate
-        from thermodefect.workflow.rundir import atomic_write_json
+        from thermodefect.core.files import atomic_write_json
 
         s = load_config(config)
         run = _open_run(s)
@@ -165,7 +165,7 @@ def _check_frames(frames) -> None:
     """Refuse non-finite or overlapping structures with one line (``frames``: (path, index, atoms))."""
     import numpy as np
 
-    from thermodefect.errors import UserInputError
+    from thermodefect.core.errors import UserInputError
     from thermodefect.structures import check_no_overlap
 
     for path, k, atoms in frames:

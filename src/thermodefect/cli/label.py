@@ -19,11 +19,11 @@ def register(app: typer.Typer) -> None:
         quiet: bool = typer.Option(False, "--quiet", help="No progress bar."),
     ) -> None:
         """Label structures with the configured references (skips those already labelled)."""
-        from thermodefect.errors import UserInputError
+        from thermodefect.core.errors import UserInputError
         from thermodefect.reference.labelling import check_label_request, label_structures
         from thermodefect.settings import settings_to_toml
-        from thermodefect.workflow.executors import get_executor
-        from thermodefect.workflow.rundir import RunDirectory
+        from thermodefect.core.executors import get_executor
+        from thermodefect.core.rundir import RunDirectory
 
         settings = load_config(config)
         frames = _read_structures(structures, UserInputError)

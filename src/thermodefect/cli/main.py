@@ -16,7 +16,7 @@ from typing import Callable
 
 import typer
 
-from thermodefect.errors import UserInputError
+from thermodefect.core.errors import UserInputError
 
 app = typer.Typer(
     name="thermodefect",
@@ -72,7 +72,7 @@ for _module in STAGE_COMMANDS:
 
 
 def main() -> None:
-    from thermodefect._compat import configure_cpu_threads
+    from thermodefect.core.compat import configure_cpu_threads
 
     configure_cpu_threads()
     app(prog_name="thermodefect")

@@ -30,7 +30,7 @@ def register(app: typer.Typer) -> None:
     @user_errors
     def status(run_dir: Path = typer.Argument(..., help="Run directory (run.directory of the config).")) -> None:
         """Show each stage's state and the headline numbers so far."""
-        from thermodefect.errors import UserInputError
+        from thermodefect.core.errors import UserInputError
         from thermodefect.workflow.pipeline import stage_status
 
         if not (run_dir / "manifest.json").is_file():

@@ -19,8 +19,8 @@ def register(app: typer.Typer) -> None:
         force: bool = typer.Option(False, "--force", help="Overwrite an existing file."),
     ) -> None:
         """Write a commented example config."""
-        from thermodefect.errors import UserInputError
-        from thermodefect.workflow.rundir import atomic_write_text
+        from thermodefect.core.errors import UserInputError
+        from thermodefect.core.files import atomic_write_text
 
         if output.exists() and not force:
             raise UserInputError(f"{output} exists; pass --force to overwrite it")
@@ -54,7 +54,7 @@ def register(app: typer.Typer) -> None:
         from ase.io import write
 
         from thermodefect.structures import build_cells, defect_neighbours
-        from thermodefect.workflow.rundir import RunDirectoryError
+        from thermodefect.core.errors import RunDirectoryError
 
         s = load_config(config)
         out = output or (s.run.directory / "structures")

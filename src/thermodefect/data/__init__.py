@@ -3,7 +3,7 @@
 from thermodefect.data.deeph import read_deeph, write_deeph
 from thermodefect.data.forces import ENERGY_KEY, FORCES_KEY, ForcesDataset, labelled_atoms
 from thermodefect.data.hamiltonians import HamiltonianDataset
-from thermodefect.data.keys import structure_key
+from thermodefect.core.keys import structure_key
 from thermodefect.data.operators import BlockOperator, HamiltonianSample, KSpaceMatrices, Structure
 
 __all__ = [

@@ -29,7 +29,7 @@ import numpy as np
 
 from thermodefect.data.conventions import block_from_package, block_to_package
 from thermodefect.data.operators import BlockOperator, HamiltonianSample, Structure, orbital_offsets
-from thermodefect.errors import UserInputError
+from thermodefect.core.errors import UserInputError
 from thermodefect.orbitals import parse_basis
 
 KEY_PATTERN = re.compile(r"^\[\s*(-?\d+),\s*(-?\d+),\s*(-?\d+),\s*(\d+),\s*(\d+)\s*\]$")

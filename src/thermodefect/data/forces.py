@@ -5,7 +5,7 @@ and forces in ``atoms.arrays["REF_forces"]`` (eV/Å) -- pass
 ``--energy_key REF_energy --forces_key REF_forces`` to mace-torch (the
 forcefield stage does). Further info keys: ``config_type``, ``defect``,
 ``temperature_k`` (K) and ``structure_key`` (content hash, see
-:mod:`thermodefect.data.keys`).
+:mod:`thermodefect.core.keys`).
 
 Appending rewrites the file through a temporary copy and an atomic rename, so
 a crash never leaves half a frame behind.
@@ -18,8 +18,8 @@ from typing import Any, Iterable
 
 import numpy as np
 
-from thermodefect.data.keys import structure_key
-from thermodefect.errors import UserInputError
+from thermodefect.core.keys import structure_key
+from thermodefect.core.errors import UserInputError
 
 ENERGY_KEY = "REF_energy"  # float, eV
 FORCES_KEY = "REF_forces"  # (n_atoms, 3) float, eV/Å
@@ -83,7 +83,7 @@ class ForcesDataset:
 
         from ase.io import write
 
-        from thermodefect.workflow.rundir import atomic_write_bytes
+        from thermodefect.core.files import atomic_write_bytes
 
         frames = list(frames)
         for atoms in frames:

@@ -22,28 +22,26 @@ any point leaves the previous index, which names only complete samples; an
 orphaned shard is simply overwritten by the next append of that key. Copying
 one growing file on each append would cost O(dataset) per label instead.
 
-Keys are :func:`thermodefect.data.keys.structure_key` of the structure.
+Keys are :func:`thermodefect.core.keys.structure_key` of the structure.
 """
 
 from __future__ import annotations
 
-import errno
 import json
 import os
 import shutil
-import tempfile
 from pathlib import Path
 from typing import Any, Iterator
 
 import numpy as np
 
-from thermodefect.data.keys import structure_key
+from thermodefect.core.keys import structure_key
 from thermodefect.data.operators import BlockOperator, HamiltonianSample, KSpaceMatrices, Structure
-from thermodefect.errors import UserInputError
+from thermodefect.core.errors import UserInputError
+from thermodefect.core.files import replace_atomically, to_json
 
 FORMAT_NAME = "thermodefect-hamiltonians"
 FORMAT_VERSION = 1
-USER_FIXABLE_ERRNOS = (errno.ENOSPC, errno.EDQUOT, errno.EACCES, errno.EPERM, errno.EROFS)
 
 
 class DatasetError(UserInputError):
@@ -52,38 +50,6 @@ class DatasetError(UserInputError):
 
 def sample_key(sample: HamiltonianSample) -> str:
     return structure_key(sample.structure.to_atoms())
-
-
-def _json_attr(obj: Any) -> str:
-    from thermodefect.workflow.rundir import _json_default
-
-    return json.dumps(obj, default=_json_default)
-
-
-def _replace_atomically(write, target: Path) -> None:
-    """Run ``write(tmp_path)`` and rename the result onto ``target``.
-
-    Disk-full and permission errors (which the user can fix) become a
-    one-line ``RunDirectoryError``; other ``OSError`` propagate.
-    """
-    from thermodefect.workflow.rundir import RunDirectoryError, _explain_os_error
-
-    tmp = None
-    try:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-        os.close(fd)
-        write(Path(tmp))
-        with open(tmp, "rb") as fh:
-            os.fsync(fh.fileno())
-        os.replace(tmp, target)
-    except OSError as exc:
-        if exc.errno not in USER_FIXABLE_ERRNOS:
-            raise
-        raise RunDirectoryError(_explain_os_error(exc, target)) from None
-    finally:
-        if tmp is not None and os.path.exists(tmp):
-            os.unlink(tmp)
 
 
 def _write_operator(group, op: BlockOperator) -> None:
@@ -112,12 +78,12 @@ def write_sample_file(path: Path, sample: HamiltonianSample) -> None:
         f.create_dataset("positions", data=st.positions)
         f.create_dataset("cell", data=st.cell)
         f.create_dataset("pbc", data=np.asarray(st.pbc, dtype=np.int8))
-        f.attrs["basis"] = _json_attr({str(z): irreps for z, irreps in sample.basis.items()})
+        f.attrs["basis"] = to_json({str(z): irreps for z, irreps in sample.basis.items()})
         f.attrs["n_electrons"] = float(sample.n_electrons)
         if sample.energy_ev is not None:
             f.attrs["energy_ev"] = float(sample.energy_ev)
-        f.attrs["metadata"] = _json_attr(sample.metadata)
-        f.attrs["provenance"] = _json_attr(sample.provenance)
+        f.attrs["metadata"] = to_json(sample.metadata)
+        f.attrs["provenance"] = to_json(sample.provenance)
         if sample.forces_ev_per_angstrom is not None:
             f.create_dataset("forces_ev_per_angstrom", data=np.asarray(sample.forces_ev_per_angstrom))
         if sample.kspace is not None:
@@ -238,7 +204,7 @@ class HamiltonianDataset:
         """Store ``sample`` (replacing an entry with the same key); return its key."""
         key = sample_key(sample)
         shard = self.shard_dir / f"{key}.h5"
-        _replace_atomically(lambda tmp: write_sample_file(tmp, sample), shard)
+        replace_atomically(shard, lambda tmp: write_sample_file(tmp, sample))
         atoms = sample.structure.to_atoms()
         entry = {
             "shard": os.path.relpath(shard, self.path.parent),
@@ -246,7 +212,7 @@ class HamiltonianDataset:
             "n_atoms": len(atoms),
             "formula": atoms.get_chemical_formula(),
         }
-        _replace_atomically(lambda tmp: self._write_index_with(tmp, key, entry), self.path)
+        replace_atomically(self.path, lambda tmp: self._write_index_with(tmp, key, entry))
         return key
 
     def _write_index_with(self, tmp: Path, key: str, entry: dict[str, Any]) -> None:
@@ -262,6 +228,6 @@ class HamiltonianDataset:
                 del samples[key]
             g = samples.create_group(key)
             g.attrs["shard"] = entry["shard"]
-            g.attrs["metadata"] = _json_attr(entry["metadata"])
+            g.attrs["metadata"] = to_json(entry["metadata"])
             g.attrs["n_atoms"] = entry["n_atoms"]
             g.attrs["formula"] = entry["formula"]

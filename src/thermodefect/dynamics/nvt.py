@@ -36,7 +36,7 @@ from ase import Atoms, units
 from ase.calculators.calculator import Calculator
 
 from thermodefect.dynamics.thermostats import get_thermostat
-from thermodefect.workflow.rundir import atomic_write_json
+from thermodefect.core.files import atomic_write_json
 
 
 @dataclass(frozen=True)

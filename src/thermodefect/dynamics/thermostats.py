@@ -95,7 +95,7 @@ THERMOSTATS: dict[str, Thermostat] = {
 
 
 def get_thermostat(name: str) -> Thermostat:
-    from thermodefect.errors import UserInputError
+    from thermodefect.core.errors import UserInputError
 
     try:
         return THERMOSTATS[name]

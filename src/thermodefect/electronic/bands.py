@@ -18,7 +18,7 @@ from thermodefect.data.operators import BlockOperator
 from thermodefect.electronic.analysis import choose_solver, defect_atoms_of, solve_states
 from thermodefect.electronic.bloch import bloch_pair, cartesian_to_fractional, fractional_to_cartesian
 from thermodefect.electronic.levels import GapResult, atom_weights, highest_occupied_index
-from thermodefect.errors import UserInputError
+from thermodefect.core.errors import UserInputError
 from thermodefect.settings import ElectronicSettings
 
 

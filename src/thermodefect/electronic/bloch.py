@@ -13,7 +13,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from thermodefect.data.operators import BlockOperator, KSpaceMatrices
-from thermodefect.errors import UserInputError
+from thermodefect.core.errors import UserInputError
 
 
 class KPointError(UserInputError):

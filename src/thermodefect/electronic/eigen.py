@@ -23,7 +23,7 @@ import scipy.linalg as la
 import scipy.sparse as sp
 import scipy.sparse.linalg as spla
 
-from thermodefect.errors import UserInputError
+from thermodefect.core.errors import UserInputError
 
 DEFAULT_MIN_OVERLAP_EIGENVALUE = 1e-6
 

@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from thermodefect.electronic.levels import GapResult
-from thermodefect.workflow.rundir import atomic_write_json, atomic_write_text
+from thermodefect.core.files import atomic_write_json, atomic_write_text
 
 MIN_BLOCKS = 4
 

@@ -18,7 +18,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from thermodefect.errors import UserInputError
+from thermodefect.core.errors import UserInputError
 
 ENERGY_KEY = "REF_energy"  # info key, eV
 FORCES_KEY = "REF_forces"  # arrays key, (n_atoms, 3) eV/Å

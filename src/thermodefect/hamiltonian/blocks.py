@@ -20,7 +20,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from thermodefect._compat import import_e3nn_o3
+from thermodefect.core.compat import import_e3nn_o3
 from thermodefect.orbitals import n_orbitals, parse_basis, shell_slices
 
 

@@ -15,9 +15,9 @@ import json
 import warnings
 from pathlib import Path
 
-from thermodefect.errors import UserInputError
+from thermodefect.core.errors import UserInputError
 from thermodefect.hamiltonian.config import ModelConfig
-from thermodefect.workflow.rundir import atomic_write_bytes, atomic_write_json
+from thermodefect.core.files import atomic_write_bytes, atomic_write_json
 
 WEIGHTS_FILE = "model.pt"
 CONFIG_FILE = "model.json"
@@ -44,6 +44,12 @@ def save_model(model, directory: str | Path) -> Path:
     buffer = io.BytesIO()
     torch.save({k: v.detach().cpu() for k, v in model.state_dict().items()}, buffer)
     data = buffer.getvalue()
+    # model.json last: its presence marks a complete checkpoint (baseline and weights already on disk).
+    baseline_path = directory / BASELINE_FILE
+    if getattr(model, "two_center", None) is not None:
+        model.two_center.save(baseline_path)
+    elif baseline_path.exists():
+        baseline_path.unlink()
     atomic_write_bytes(directory / WEIGHTS_FILE, data)
     atomic_write_json(directory / CONFIG_FILE, {
         "format": FORMAT,
@@ -51,11 +57,6 @@ def save_model(model, directory: str | Path) -> Path:
         "config": model.config.to_json(),
         "weights_sha256": hashlib.sha256(data).hexdigest(),
     })
-    baseline_path = directory / BASELINE_FILE
-    if getattr(model, "two_center", None) is not None:
-        model.two_center.save(baseline_path)
-    elif baseline_path.exists():
-        baseline_path.unlink()
     return directory
 
 
@@ -111,3 +112,13 @@ def load_model(directory: str | Path, device: str = "cpu"):
 
         model.two_center = TwoCenterModel.load(directory / BASELINE_FILE)
     return model.to(device).eval()
+
+
+def load_overlap_model(path: str | Path, device: str = "cpu"):
+    """An overlap model from a two-center JSON file or an equivariant model's checkpoint directory."""
+    from thermodefect.hamiltonian.two_center import TwoCenterModel
+
+    path = Path(path)
+    if path.is_file():
+        return TwoCenterModel.load(path)
+    return load_model(path, device)

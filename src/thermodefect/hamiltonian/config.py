@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
-from thermodefect.errors import UserInputError
+from thermodefect.core.errors import UserInputError
 
 TARGETS = ("hamiltonian", "overlap")
 

@@ -28,7 +28,7 @@ import math
 import torch
 from torch import nn
 
-from thermodefect._compat import import_e3nn_o3
+from thermodefect.core.compat import import_e3nn_o3
 
 
 def e3nn_modules():

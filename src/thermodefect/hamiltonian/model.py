@@ -18,7 +18,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from thermodefect.errors import UserInputError
+from thermodefect.core.errors import UserInputError
 from thermodefect.hamiltonian.batch import GraphBatch
 from thermodefect.hamiltonian.blocks import OrbitalLayout
 from thermodefect.hamiltonian.config import ModelConfig

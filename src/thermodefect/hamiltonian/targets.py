@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from thermodefect.data.operators import BlockOperator, HamiltonianSample, Structure, orbital_offsets
-from thermodefect.errors import UserInputError
+from thermodefect.core.errors import UserInputError
 from thermodefect.hamiltonian.blocks import OrbitalLayout
 from thermodefect.hamiltonian.graph import CrystalGraph, build_graph, edge_keys
 from thermodefect.orbitals import parse_basis

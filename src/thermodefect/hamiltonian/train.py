@@ -21,7 +21,7 @@ from typing import Sequence
 import numpy as np
 
 from thermodefect.data.operators import HamiltonianSample
-from thermodefect.errors import UserInputError
+from thermodefect.core.errors import UserInputError
 from thermodefect.hamiltonian.batch import collate
 from thermodefect.hamiltonian.blocks import OrbitalLayout
 from thermodefect.hamiltonian.checkpoint import build_from_config, save_model
@@ -30,9 +30,13 @@ from thermodefect.hamiltonian.eigen_loss import attach_eigen_targets, eigenvalue
 from thermodefect.hamiltonian.losses import sample_loss
 from thermodefect.hamiltonian.metrics import cell_shifts
 from thermodefect.hamiltonian.targets import PreparedSample, prepare_sample
-from thermodefect.workflow.rundir import atomic_write_json
+from thermodefect.core.files import atomic_write_json
 
 HISTORY_FILE = "training.json"
+
+
+class TrainingDiverged(UserInputError):
+    """Training produced no finite loss; one-line message with what to change."""
 
 
 @dataclass
@@ -253,6 +257,11 @@ def train_model(train_samples: Sequence[HamiltonianSample], valid_samples: Seque
         elif epoch - best_epoch >= settings.patience:
             break
     elapsed = time.perf_counter() - started
+    if best_state is None:
+        raise TrainingDiverged(
+            f"{target} model (seed {seed}): the loss was not finite from the first epoch "
+            f"(train {history[0]['train_loss'] if history else float('nan'):.3g}); lower hamiltonian.learning_rate "
+            f"or check the labels for NaN/inf")
     model.load_state_dict(best_state)
     model.eval()
     if invariant and model.uses_potentials:

@@ -36,7 +36,7 @@ import scipy.sparse
 from scipy.interpolate import BSpline
 
 from thermodefect.data.operators import BlockOperator, HamiltonianSample, Structure, orbital_offsets
-from thermodefect.errors import UserInputError
+from thermodefect.core.errors import UserInputError
 from thermodefect.hamiltonian.graph import CrystalGraph, build_graph
 from thermodefect.orbitals import parse_basis, shell_slices
 
@@ -60,7 +60,7 @@ def _coupling(l1: int, l2: int, big_l: int) -> np.ndarray:
     """``sqrt(2L+1) C^{l1 l2 L}``, (2l1+1, 2l2+1, 2L+1), e3nn's ``wigner_3j``."""
     import torch
 
-    from thermodefect._compat import import_e3nn_o3
+    from thermodefect.core.compat import import_e3nn_o3
 
     return (import_e3nn_o3().wigner_3j(l1, l2, big_l, dtype=torch.float64) * (2 * big_l + 1) ** 0.5).numpy()
 
@@ -69,7 +69,7 @@ def _harmonics(unit: np.ndarray, lmax: int) -> list[np.ndarray]:
     """Real spherical harmonics ``Y_L(unit)`` for L = 0..lmax (e3nn, component normalization)."""
     import torch
 
-    from thermodefect._compat import import_e3nn_o3
+    from thermodefect.core.compat import import_e3nn_o3
 
     o3 = import_e3nn_o3()
     u = torch.as_tensor(unit, dtype=torch.float64)
@@ -378,7 +378,7 @@ class TwoCenterModel:
         return model
 
     def save(self, path: str | Path) -> None:
-        from thermodefect.workflow.rundir import atomic_write_json
+        from thermodefect.core.files import atomic_write_json
 
         atomic_write_json(Path(path), self.to_dict())
 
@@ -499,13 +499,3 @@ def add_blocks(op: BlockOperator, graph: CrystalGraph, blocks: np.ndarray) -> Bl
     m = min(total.shape[1], blocks.shape[1])
     total[where, :m, :m] += blocks[:, :m, :m]
     return BlockOperator(op.structure, dict(op.basis), op.edge_index, op.cell_shift, total)
-
-
-def load_overlap_model(path: str | Path, device: str = "cpu"):
-    """An overlap model from a two-center JSON file or an equivariant model's checkpoint directory."""
-    path = Path(path)
-    if path.is_file():
-        return TwoCenterModel.load(path)
-    from thermodefect.hamiltonian.checkpoint import load_model
-
-    return load_model(path, device)

@@ -13,7 +13,8 @@ from typing import Any
 
 from ase.calculators.calculator import CalculationFailed
 
-from thermodefect.errors import UserInputError
+from thermodefect.core.errors import UserInputError
+from thermodefect.core.plugins import import_object
 from thermodefect.reference.base import Reference
 
 
@@ -97,8 +98,6 @@ class AseReference(CalculatorReference):
     name = "ase"
 
     def __init__(self, options: dict[str, Any] | None = None):
-        from thermodefect.reference.registry import import_object
-
         options = dict(options or {})
         unknown = sorted(set(options) - {"calculator", "kwargs"})
         if unknown:

@@ -23,7 +23,7 @@ import numpy as np
 from ase.calculators.calculator import CalculationFailed, Calculator, all_changes
 
 from thermodefect.data.operators import HamiltonianSample
-from thermodefect.errors import UserInputError
+from thermodefect.core.errors import UserInputError
 
 PROPERTIES = frozenset({"energy", "forces", "hamiltonian", "overlap"})
 

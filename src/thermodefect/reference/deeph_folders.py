@@ -15,8 +15,8 @@ from typing import Any
 from ase.calculators.calculator import CalculationFailed
 
 from thermodefect.data.deeph import read_deeph
-from thermodefect.data.keys import structure_key
-from thermodefect.errors import UserInputError
+from thermodefect.core.keys import structure_key
+from thermodefect.core.errors import UserInputError
 from thermodefect.reference.base import Reference
 
 

@@ -36,7 +36,7 @@ from typing import Any
 
 from ase.calculators.calculator import CalculationFailed, all_changes
 
-from thermodefect.errors import UserInputError
+from thermodefect.core.errors import UserInputError
 from thermodefect.reference.base import Reference
 
 FAULT_KINDS = ("raise", "hang", "nan_forces", "scf", "kill_worker")
@@ -107,7 +107,7 @@ class FaultyReference(Reference):
         return self.inner.provenance()
 
     def fault_for(self, atoms) -> str | None:
-        from thermodefect.data.keys import structure_key
+        from thermodefect.core.keys import structure_key
 
         o = self.options
         return injected_fault(o["seed"], structure_key(atoms), self.attempt, float(o["fault_rate"]), tuple(o["kinds"]))

@@ -24,7 +24,7 @@ from ase.calculators.calculator import CalculationFailed
 
 from thermodefect.data.conventions import matrix_to_package, structure_transform
 from thermodefect.data.operators import BlockOperator, HamiltonianSample, KSpaceMatrices, Structure, orbital_offsets
-from thermodefect.errors import UserInputError
+from thermodefect.core.errors import UserInputError
 from thermodefect.reference.base import Reference, irreps_from_shells
 
 BLOCK_THRESHOLD = 1e-8  # drop real-space blocks whose largest |H| (eV) and |S| are below this

@@ -1,7 +1,7 @@
 """Label many structures with the reference(s), in parallel, resumably.
 
 Structures already in the datasets (same content key) are skipped; the rest
-go through an :class:`~thermodefect.workflow.executors.Executor`. Each result
+go through an :class:`~thermodefect.core.executors.Executor`. Each result
 is written as soon as it arrives, by this (main) process only. A failure
 (exception, SCF not converged, NaN forces, timeout) becomes one line of
 ``failures.jsonl`` and is retried up to ``ReferenceSettings.retries`` times;
@@ -19,8 +19,9 @@ from typing import Any, Iterable
 
 from thermodefect.data.forces import ForcesDataset, labelled_atoms
 from thermodefect.data.hamiltonians import HamiltonianDataset
-from thermodefect.data.keys import structure_key
-from thermodefect.errors import UserInputError
+from thermodefect.core.keys import structure_key
+from thermodefect.core.errors import UserInputError
+from thermodefect.core.files import append_line
 
 WHAT = frozenset({"forces", "hamiltonian"})
 
@@ -141,15 +142,7 @@ def _record_failure(path, task: LabelTask, metadata: dict[str, Any], exc: BaseEx
         "attempt": task.attempt,
         "time": time.strftime("%Y-%m-%dT%H:%M:%S"),
     }
-    from thermodefect.workflow.rundir import RunDirectoryError, _explain_os_error
-
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with open(path, "a") as fh:
-            fh.write(json.dumps(line, default=str) + "\n")
-            fh.flush()
-    except OSError as exc:
-        raise RunDirectoryError(_explain_os_error(exc, path)) from None
+    append_line(path, json.dumps(line, default=str))
 
 
 def label_structures(
@@ -170,7 +163,7 @@ def label_structures(
     """
     from tqdm import tqdm
 
-    from thermodefect.workflow.executors import LocalExecutor
+    from thermodefect.core.executors import LocalExecutor
 
     structures = list(structures)
     what = check_label_request(structures, reference_settings, what)

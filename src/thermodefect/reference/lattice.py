@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from thermodefect.errors import UserInputError
+from thermodefect.core.errors import UserInputError
 
 
 def equilibrium_lattice_constant(

@@ -9,10 +9,10 @@ in a :class:`CalculatorReference`.
 
 from __future__ import annotations
 
-import importlib
 from typing import Callable
 
-from thermodefect.errors import UserInputError
+from thermodefect.core.errors import UserInputError
+from thermodefect.core.plugins import import_object
 from thermodefect.reference.base import Reference
 
 _REGISTRY: dict[str, str | type] = {
@@ -38,17 +38,6 @@ def register_reference(name: str) -> Callable[[type], type]:
 
 def known_references() -> list[str]:
     return sorted(_REGISTRY)
-
-
-def import_object(path: str):
-    """``"package.module:Name"`` or ``"package.module.Name"`` -> the object."""
-    module_name, _, attr = path.partition(":") if ":" in path else path.rpartition(".")
-    try:
-        return getattr(importlib.import_module(module_name), attr)
-    except ModuleNotFoundError as exc:
-        raise UserInputError(f"cannot import {path!r}: module {exc.name!r} is not installed") from None
-    except (AttributeError, ValueError):
-        raise UserInputError(f"cannot import {path!r}: no such object") from None
 
 
 def reference_class(name: str) -> type:

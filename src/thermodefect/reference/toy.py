@@ -51,7 +51,7 @@ from ase.calculators.calculator import Calculator, all_changes
 from ase.neighborlist import neighbor_list
 
 from thermodefect.data.operators import BlockOperator, HamiltonianSample, Structure
-from thermodefect.errors import UserInputError
+from thermodefect.core.errors import UserInputError
 from thermodefect.orbitals import n_orbitals, parse_basis
 
 GAAS_BOND_ANGSTROM = 2.447
@@ -141,7 +141,7 @@ def _frame_wigner(basis: str, directions: np.ndarray) -> np.ndarray:
     """Wigner matrices ``D(Q)`` with ``Q y = u`` for unit bonds ``u``, shape (n, n_orb, n_orb)."""
     import torch
 
-    from thermodefect._compat import import_e3nn_o3
+    from thermodefect.core.compat import import_e3nn_o3
 
     o3 = import_e3nn_o3()
     u = torch.as_tensor(directions, dtype=torch.float64)

@@ -24,7 +24,7 @@ from ase.units import Bohr, Hartree, kB
 
 from thermodefect.data.conventions import matrix_to_package, structure_transform
 from thermodefect.data.operators import HamiltonianSample, KSpaceMatrices, Structure
-from thermodefect.errors import UserInputError
+from thermodefect.core.errors import UserInputError
 from thermodefect.reference.base import Reference, irreps_from_shells
 
 METHODS = ("GFN1-xTB", "GFN2-xTB", "IPEA1-xTB")

@@ -17,7 +17,8 @@ from typing import Any, Callable
 from thermodefect.report import figures
 from thermodefect.report.sections import NUMBER_SECTIONS
 from thermodefect.report.summary import ReportInputError, load_summary, write_result_csvs
-from thermodefect.workflow.rundir import RunDirectory, atomic_write_text
+from thermodefect.core.rundir import RunDirectory
+from thermodefect.core.files import atomic_write_text
 
 NOT_RUN = "not run"
 

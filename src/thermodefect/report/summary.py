@@ -13,8 +13,9 @@ import json
 from pathlib import Path
 from typing import Any, Iterable, Sequence
 
-from thermodefect.errors import UserInputError
-from thermodefect.workflow.rundir import RunDirectory, atomic_write_text
+from thermodefect.core.errors import UserInputError
+from thermodefect.core.rundir import RunDirectory
+from thermodefect.core.files import atomic_write_text
 
 # Top-level sections and the JSON type each must have when present.
 SECTION_TYPES: dict[str, type] = {

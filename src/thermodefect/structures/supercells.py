@@ -8,7 +8,7 @@ import numpy as np
 from ase import Atoms
 from ase.build import bulk
 
-from thermodefect.errors import UserInputError
+from thermodefect.core.errors import UserInputError
 
 
 class StructureError(UserInputError):

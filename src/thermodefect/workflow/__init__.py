@@ -1,5 +1,3 @@
-"""The resumable pipeline: run directory, manifest, stages."""
-
-from thermodefect.workflow.rundir import Manifest, RunDirectory, RunDirectoryError, atomic_write_bytes, atomic_write_text
-
-__all__ = ["Manifest", "RunDirectory", "RunDirectoryError", "atomic_write_bytes", "atomic_write_text"]
+"""The resumable pipeline: wiring only. Stages are listed in :mod:`~thermodefect.workflow.stages`,
+their bodies live in :mod:`~thermodefect.workflow.steps`, run data is read through
+:mod:`~thermodefect.workflow.rundata`, and :func:`~thermodefect.workflow.pipeline.run_pipeline` runs them."""

@@ -8,8 +8,6 @@ MD per temperature).
 
 from __future__ import annotations
 
-import json
-
 import numpy as np
 
 
@@ -28,12 +26,12 @@ def band_structure_figures(ctx) -> list[str]:
     from thermodefect.electronic.bands import band_structure
     from thermodefect.hamiltonian import predict
     from thermodefect.hamiltonian.metrics import band_window
-    from thermodefect.workflow.accuracy import atoms_of_sample
+    from thermodefect.hamiltonian.recipe import model_sample
+    from thermodefect.workflow.rundata import atoms_of_sample, electrons_per_element, load_predictors, predict_gap, training_keys
     from thermodefect.workflow.snapshots import electron_count
-    from thermodefect.workflow.stages import electrons_per_element, load_predictors, predict_gap
 
     s = ctx.settings
-    keys = json.loads((ctx.run.results / "hamiltonian_training_keys.json").read_text())["test"]
+    keys = training_keys(ctx)["test"]
     dataset = HamiltonianDataset(ctx.run.hamiltonian_dataset)
     first = {}
     for key in keys:
@@ -42,11 +40,9 @@ def band_structure_figures(ctx) -> list[str]:
     ham, overlap = load_predictors(ctx)
     written = []
     for defect, key in first.items():
-        from thermodefect.workflow.hamiltonian_hooks import model_sample
-
         sample = dataset[key]
         atoms = atoms_of_sample(sample)
-        sample = model_sample(s, sample)
+        sample = model_sample(s.hamiltonian, sample)
         h = predict(ham, [atoms])[0]
         ov = predict(overlap, [atoms])[0] if overlap is not None else None
         n_e = electron_count(atoms, electrons_per_element(ctx))
@@ -102,32 +98,32 @@ def dynamics_figures(ctx) -> list[str]:
     """VDOS and partial RDFs of the MACE production MD of the pristine (or first) cell per temperature."""
     from thermodefect.dynamics.analysis import rdf, vdos
     from thermodefect.dynamics.nvt import read_frames
-    from thermodefect.workflow.stages import md_jobs
+    from thermodefect.workflow.rundata import md_jobs
 
     s = ctx.settings
-    jobs = [j for j in md_jobs(ctx) if j["set"] == "production" and j["path"].exists()]
+    jobs = [j for j in md_jobs(ctx) if j.set == "production" and j.path.exists()]
     if not jobs:
         return []
-    defect = "pristine" if any(j["defect"] == "pristine" for j in jobs) else jobs[0]["defect"]
-    jobs = sorted((j for j in jobs if j["defect"] == defect), key=lambda j: j["temperature_k"])
+    defect = "pristine" if any(j.defect == "pristine" for j in jobs) else jobs[0].defect
+    jobs = sorted((j for j in jobs if j.defect == defect), key=lambda j: j.temperature_k)
     interval_fs = s.md.sample_interval * s.md.timestep_fs
     fig_v, fig_r = _figure(), _figure((5.0, 4.8))
     ax_v = fig_v.add_subplot()
     pairs = None
     axes_r = None
     for job in jobs:
-        frames = read_frames(job["path"])
+        frames = read_frames(job.path)
         if len(frames) < 4:
             continue
         spectrum = vdos(frames, interval_fs)
-        ax_v.plot(spectrum.frequency_thz, spectrum.density, label=f"{job['temperature_k']:g} K")
+        ax_v.plot(spectrum.frequency_thz, spectrum.density, label=f"{job.temperature_k:g} K")
         g = rdf(frames)
         if pairs is None:
             pairs = sorted(g.g)
             axes_r = fig_r.subplots(len(pairs), 1, sharex=True)
             axes_r = np.atleast_1d(axes_r)
         for ax, pair in zip(axes_r, pairs):
-            ax.plot(g.r_angstrom, g.g[pair], label=f"{job['temperature_k']:g} K")
+            ax.plot(g.r_angstrom, g.g[pair], label=f"{job.temperature_k:g} K")
             ax.set_ylabel(f"g(r) {pair}")
     if pairs is None:
         return []

@@ -1,7 +1,7 @@
 """The end-to-end pipeline: an ordered list of resumable stages.
 
-Each stage is a function ``stage(ctx) -> dict`` registered with
-:func:`stage`; it reads what earlier stages wrote to the run directory and
+Each stage is a function ``stage(ctx) -> dict`` listed in
+:mod:`thermodefect.workflow.stages`; it reads what earlier stages wrote to the run directory and
 writes its own outputs there. The runner skips stages the manifest marks
 done, marks a stage running before it starts (so a killed stage resumes,
 using the work items it recorded) and done, with the stage's headline
@@ -12,49 +12,14 @@ from __future__ import annotations
 
 import sys
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
+from thermodefect.core.errors import UserInputError
+from thermodefect.core.rundir import RunDirectory
 from thermodefect.settings import Settings, settings_to_toml
-from thermodefect.workflow.rundir import Manifest, RunDirectory
-
-StageFunction = Callable[["PipelineContext"], dict]
-
-
-@dataclass
-class PipelineContext:
-    """What every stage gets: settings, run directory, manifest, logging."""
-
-    settings: Settings
-    run: RunDirectory
-    manifest: Manifest
-    log: Callable[[str], None]
-    # Objects a stage hands to later stages within one process (never relied
-    # upon across a resume: stages reload from the run directory when absent).
-    cache: dict[str, Any] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class Stage:
-    name: str
-    title: str
-    function: StageFunction
-
-
-STAGES: list[Stage] = []
-
-
-def stage(name: str, title: str) -> Callable[[StageFunction], StageFunction]:
-    """Register a pipeline stage; stages run in registration order."""
-
-    def decorate(fn: StageFunction) -> StageFunction:
-        if any(s.name == name for s in STAGES):
-            raise ValueError(f"stage {name!r} registered twice")
-        STAGES.append(Stage(name, title, fn))
-        return fn
-
-    return decorate
+from thermodefect.workflow.context import PipelineContext
+from thermodefect.workflow.stages import STAGE_NAMES, STAGES
 
 
 def _stderr_log(message: str) -> None:
@@ -76,19 +41,15 @@ def run_pipeline(
 
     ``until`` stops after the named stage. Returns the run directory.
     """
-    from thermodefect.workflow import stages as _stages  # noqa: F401  registers the stages
-    from thermodefect._compat import configure_cpu_threads
+    from thermodefect.core.compat import configure_cpu_threads
 
     configure_cpu_threads()
     _set_torch_threads(settings.compute.torch_threads)
     run = open_run(settings)
     ctx = PipelineContext(settings=settings, run=run, manifest=run.manifest, log=log)
-    names = [s.name for s in STAGES]
     for name in (only or []) + ([until] if until else []):
-        if name not in names:
-            from thermodefect.errors import UserInputError
-
-            raise UserInputError(f"unknown stage {name!r}; stages are: {', '.join(names)}")
+        if name not in STAGE_NAMES:
+            raise UserInputError(f"unknown stage {name!r}; stages are: {', '.join(STAGE_NAMES)}")
     t_start = time.perf_counter()
     for st in STAGES:
         if only and st.name not in only:
@@ -106,7 +67,7 @@ def run_pipeline(
             log(f"{st.title}: done in {time.perf_counter() - t0:.1f} s")
         if until and st.name == until:
             break
-    log(f"pipeline finished in {time.perf_counter() - t_start:.1f} s; report: {run.report / 'index.html'}")
+    log(f"pipeline finished in {time.perf_counter() - t_start:.1f} s; report: {run.report_index}")
     return run
 
 
@@ -120,8 +81,6 @@ def _set_torch_threads(n: int) -> None:
 
 def stage_status(run_dir: Path) -> list[dict[str, Any]]:
     """Rows of (stage, status, headline info) for ``thermodefect status``."""
-    from thermodefect.workflow import stages as _stages  # noqa: F401
-
     run = RunDirectory(run_dir)
     manifest = run.manifest
     rows = []

@@ -2,22 +2,15 @@
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 
 import numpy as np
 from ase import Atoms
 from ase.io import read
 
-from thermodefect.errors import UserInputError
+from thermodefect.core.errors import UserInputError
+from thermodefect.core.keys import DEFECT_INDEX, DEFECT_INFO, DEFECT_SITE
 
-DEFECT_INFO = ("defect", "defect_site", "defect_index", "interstitial_site")
-
-
-def derived_seed(base: int, *labels) -> int:
-    """A reproducible 31-bit seed for one piece of work (``labels`` name it)."""
-    text = ":".join([str(base), *map(str, labels)])
-    return int.from_bytes(hashlib.sha256(text.encode()).digest()[:4], "little") & 0x7FFFFFFF
 
 
 def cell_path(structures_dir: Path, n_atoms: int, name: str) -> Path:
@@ -44,9 +37,9 @@ def tag_frame(frame: Atoms, cell: Atoms) -> Atoms:
     for key in DEFECT_INFO:
         if key in cell.info:
             frame.info[key] = cell.info[key]
-    index = int(cell.info.get("defect_index", -1))
+    index = int(cell.info.get(DEFECT_INDEX, -1))
     if index >= 0:
-        frame.info["defect_site"] = frame.positions[index].copy()
+        frame.info[DEFECT_SITE] = frame.positions[index].copy()
     return frame
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from thermodefect.workflow.rundir import atomic_write_json
+from thermodefect.core.files import atomic_write_json
 
 
 def _read(path: Path, default=None):

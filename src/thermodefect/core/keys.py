@@ -28,3 +28,14 @@ def structure_key(atoms) -> str:
     digest.update(_rounded(atoms.cell[:]))
     digest.update(np.asarray(atoms.pbc, dtype=np.int8).tobytes())
     return digest.hexdigest()[:KEY_LENGTH]
+
+
+# Metadata keys of labelled structures (``atoms.info`` and dataset metadata), declared once.
+DEFECT = "defect"  # str, defect name: "pristine", "As_Ga", "V_As", "As_i" ...
+DEFECT_SITE = "defect_site"  # (3,) float, Å, Cartesian position of the defect (follows the defect atom in MD)
+DEFECT_INDEX = "defect_index"  # int, index of the defect atom; -1 for a vacancy
+INTERSTITIAL_SITE = "interstitial_site"  # str, interstitial site name ("tetrahedral-anion" ...)
+TEMPERATURE_K = "temperature_k"  # float, K, MD temperature the structure was sampled at
+CONFIG_TYPE = "config_type"  # str, where the structure came from: "rattled", "md", "transfer" ...
+POOL_KEY = "pool_key"  # str, the active-learning pool entry the structure was labelled for
+DEFECT_INFO = (DEFECT, DEFECT_SITE, DEFECT_INDEX, INTERSTITIAL_SITE)  # what an MD frame inherits from its cell

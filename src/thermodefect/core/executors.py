@@ -19,7 +19,7 @@ from abc import ABC, abstractmethod
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator
 
-from thermodefect.errors import UserInputError
+from thermodefect.core.errors import UserInputError
 
 
 class TaskTimeout(TimeoutError):

@@ -16,76 +16,17 @@ resumes without redoing them. Nothing is inferred from file times.
 
 from __future__ import annotations
 
-import contextlib
-import errno
 import hashlib
 import json
-import os
-import tempfile
 import time
 from pathlib import Path
 from typing import Any, Iterable
 
-from thermodefect.errors import UserInputError
+from thermodefect.core.errors import RunDirectoryError
+from thermodefect.core.files import atomic_write_json, atomic_write_text, explain_os_error, json_default
 
 SUBDIRS = ("data", "models/ff", "models/ham", "md", "results", "report/figures", "structures")
 STATUSES = ("pending", "running", "done", "failed")
-_UMASK = os.umask(0)
-os.umask(_UMASK)
-
-
-class RunDirectoryError(UserInputError):
-    """The run directory cannot be used or written; one-line message."""
-
-
-def _explain_os_error(exc: OSError, path: Path) -> str:
-    if exc.errno == errno.ENOSPC:
-        return f"{path}: no space left on device; free disk space and rerun (finished work is kept)"
-    if exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
-        return f"{path}: permission denied writing the run directory; check its permissions or choose another run.directory"
-    return f"{path}: cannot write ({exc.strerror or exc})"
-
-
-def atomic_write_bytes(path: str | Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` so readers see the old or the new file, never half of one."""
-    path = Path(path)
-    tmp = None
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-        os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp creates 0600; give the usual file mode
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-        tmp = None
-    except OSError as exc:
-        raise RunDirectoryError(_explain_os_error(exc, path)) from None
-    finally:
-        if tmp is not None:
-            with contextlib.suppress(OSError):
-                os.unlink(tmp)
-
-
-def atomic_write_text(path: str | Path, text: str) -> None:
-    atomic_write_bytes(path, text.encode())
-
-
-def atomic_write_json(path: str | Path, obj: Any) -> None:
-    atomic_write_text(path, json.dumps(obj, indent=2, sort_keys=False, default=_json_default) + "\n")
-
-
-def _json_default(obj: Any) -> Any:
-    import numpy as np
-
-    if isinstance(obj, np.generic):
-        return obj.item()
-    if isinstance(obj, np.ndarray):
-        return obj.tolist()
-    if isinstance(obj, Path):
-        return str(obj)
-    raise TypeError(f"not JSON serializable: {type(obj).__name__}")
 
 
 class Manifest:
@@ -156,12 +97,12 @@ class Manifest:
 
     def update(self, name: str, **info: Any) -> None:
         """Merge ``info`` into the stage's info (numbers for status/report)."""
-        self._mutable(name)["info"].update(json.loads(json.dumps(info, default=_json_default)))
+        self._mutable(name)["info"].update(json.loads(json.dumps(info, default=json_default)))
         self._write()
 
     def complete(self, name: str, **info: Any) -> None:
         stage = self._mutable(name)
-        stage["info"].update(json.loads(json.dumps(info, default=_json_default)))
+        stage["info"].update(json.loads(json.dumps(info, default=json_default)))
         stage["status"] = "done"
         stage["finished"] = time.strftime("%Y-%m-%dT%H:%M:%S")
         self._write()
@@ -226,6 +167,65 @@ class RunDirectory:
     def report(self) -> Path:
         return self.root / "report"
 
+    @property
+    def figures(self) -> Path:
+        """``report/figures/``: every PNG the report draws."""
+        return self.report / "figures"
+
+    @property
+    def report_index(self) -> Path:
+        return self.report / "index.html"
+
+    # results/: machine-readable outputs of the stages (JSON, CSV)
+    def result(self, name: str) -> Path:
+        """``results/<name>``: one results file (``thermal.json``, ``accuracy.json`` ...)."""
+        return self.results / name
+
+    @property
+    def training_keys(self) -> Path:
+        """Hamiltonian training/test dataset keys and the final AL round."""
+        return self.results / "hamiltonian_training_keys.json"
+
+    @property
+    def hamiltonian_al_state(self) -> Path:
+        return self.results / "hamiltonian_al.json"
+
+    @property
+    def forcefield_al_summary(self) -> Path:
+        return self.results / "ff_al_summary.json"
+
+    @property
+    def forcefield_test_set(self) -> Path:
+        return self.results / "ff_test_set.extxyz"
+
+    @property
+    def snapshot_predictions(self) -> Path:
+        """``results/snapshots/``: predicted gap and levels, one JSON per (cell, defect, T)."""
+        return self.results / "snapshots"
+
+    @property
+    def figure_data(self) -> Path:
+        """``results/figures/``: the data behind the report's figures that needed models to compute."""
+        return self.results / "figures"
+
+    # models/
+    @property
+    def hamiltonian_models(self) -> Path:
+        return self.root / "models" / "ham"
+
+    @property
+    def forcefield_models(self) -> Path:
+        return self.root / "models" / "ff"
+
+    @property
+    def overlap_models(self) -> Path:
+        """``models/ham/overlap/``: the overlap model (two-center JSON or a network member)."""
+        return self.hamiltonian_models / "overlap"
+
+    @property
+    def two_center_overlap(self) -> Path:
+        return self.overlap_models / "two_center_overlap.json"
+
     def model_round(self, model: str, round_index: int) -> Path:
         """``models/{ff,ham}/round-K``."""
         if model not in ("ff", "ham"):
@@ -257,7 +257,7 @@ class RunDirectory:
             for sub in SUBDIRS:
                 (run.root / sub).mkdir(parents=True, exist_ok=True)
         except OSError as exc:
-            raise RunDirectoryError(_explain_os_error(exc, run.root)) from None
+            raise RunDirectoryError(explain_os_error(exc, run.root)) from None
         if not run.config_path.exists():
             atomic_write_text(run.config_path, config_text)
         if not run.manifest_path.exists():

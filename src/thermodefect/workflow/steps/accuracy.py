@@ -11,25 +11,18 @@
 
 from __future__ import annotations
 
-import json
 from collections import defaultdict
 
 import numpy as np
 import scipy.linalg
 
-from thermodefect.workflow.rundir import atomic_write_json
+from thermodefect.core import keys
+from thermodefect.core.files import atomic_write_json
+from thermodefect.workflow.context import PipelineContext
+from thermodefect.workflow.rundata import atoms_of_sample, load_predictors, md_frames, md_jobs, predict_gap, training_keys
 
 MILLI = 1e3
-
-
-def atoms_of_sample(sample):
-    """The sample's structure as ASE atoms, carrying its defect label and site for the analysis."""
-    atoms = sample.structure.to_atoms()
-    for key in ("defect", "defect_site", "defect_index"):
-        if key in sample.metadata:
-            value = sample.metadata[key]
-            atoms.info[key] = np.asarray(value) if key == "defect_site" else value
-    return atoms
+TRANSFER_METADATA = (keys.DEFECT, keys.TEMPERATURE_K, keys.CONFIG_TYPE, keys.DEFECT_SITE, keys.DEFECT_INDEX)
 
 
 def _level_errors(reference, predicted) -> list[float]:
@@ -80,22 +73,20 @@ def eigenvalue_errors(sample, h_op, s_op, settings) -> dict:
             "eigenvalue_mae_aligned_mev": float(np.abs(errors - errors.mean()).mean() * MILLI)}
 
 
-def compare(ctx, sample) -> dict:
+def compare(ctx: PipelineContext, sample) -> dict:
     """Errors of the model (predicted H and S) against one reference sample."""
     from thermodefect.electronic.analysis import analyze_sample
     from thermodefect.hamiltonian import predict
-    from thermodefect.workflow.stages import load_predictors, predict_gap
-
-    from thermodefect.workflow.hamiltonian_hooks import model_sample
+    from thermodefect.hamiltonian.recipe import model_sample
 
     atoms = atoms_of_sample(sample)
     # Same basis as the model's (Löwdin weights for the localization of both).
-    sample = model_sample(ctx.settings, sample)
+    sample = model_sample(ctx.settings.hamiltonian, sample)
     reference = analyze_sample(sample, atoms, ctx.settings.electronic)
     predicted, seconds = predict_gap(ctx, atoms)
     row = {
-        "defect": sample.metadata.get("defect", "unknown"),
-        "temperature_k": sample.metadata.get("temperature_k"),
+        "defect": sample.metadata.get(keys.DEFECT, "unknown"),
+        "temperature_k": sample.metadata.get(keys.TEMPERATURE_K),
         "cell_atoms": len(atoms),
         **gap_and_level_errors(reference, predicted),
         "model_seconds": seconds,
@@ -128,26 +119,22 @@ def _group(rows: list[dict], ham_mae: dict[tuple, float]) -> list[dict]:
     return out
 
 
-def _hamiltonian_mae_by_stratum(ctx, keys: list[str]) -> dict[tuple, float]:
+def _hamiltonian_mae_by_stratum(ctx: PipelineContext, dataset_keys: list[str]) -> dict[tuple, float]:
     """Matrix-element MAE (meV) of the final ensemble per (defect, temperature)."""
     from thermodefect.data.hamiltonians import HamiltonianDataset
     from thermodefect.hamiltonian import evaluate
-    from thermodefect.workflow.stages import load_predictors
+    from thermodefect.hamiltonian.recipe import model_sample
 
     dataset = HamiltonianDataset(ctx.run.hamiltonian_dataset)
     ham, _ = load_predictors(ctx)
     strata = defaultdict(list)
-    from thermodefect.workflow.hamiltonian_hooks import model_sample
-
-    for k in keys:
+    for k in dataset_keys:
         meta = dataset.metadata(k)
-        strata[(meta.get("defect", "unknown"), meta.get("temperature_k"))].append(model_sample(ctx.settings, dataset[k]))
+        strata[(meta.get(keys.DEFECT, "unknown"), meta.get(keys.TEMPERATURE_K))].append(model_sample(ctx.settings.hamiltonian, dataset[k]))
     return {key: evaluate(ham, samples, bands_near_gap=ctx.settings.electronic.bands_near_gap)["mae"] for key, samples in strata.items()}
 
 
-def _transfer_structures(ctx) -> list:
-    from thermodefect.workflow.stages import md_frames, md_jobs
-
+def _transfer_structures(ctx: PipelineContext) -> list:
     s = ctx.settings
     wanted = s.electronic.transfer_reference_snapshots
     if wanted == 0:
@@ -157,31 +144,32 @@ def _transfer_structures(ctx) -> list:
     order = list(s.defects.names) + (["pristine"] if s.defects.include_pristine else [])
     out = []
     for n in s.supercells.transfer_atoms:
-        jobs = {j["defect"]: j for j in md_jobs(ctx) if j["set"] == "transfer" and j["n_atoms"] == n and j["temperature_k"] == t_mid}
+        jobs = {j.defect: j for j in md_jobs(ctx) if j.set == "transfer" and j.n_atoms == n and j.temperature_k == t_mid}
         for defect in order[:wanted]:
             _, frame = md_frames(ctx, jobs[defect], 1)[-1]
-            frame.info.update(defect=defect, temperature_k=t_mid, config_type="transfer")
+            frame.info.update({keys.DEFECT: defect, keys.TEMPERATURE_K: t_mid, keys.CONFIG_TYPE: "transfer"})
             out.append(frame)
     return out
 
 
-def accuracy_stage(ctx) -> dict:
+def accuracy_stage(ctx: PipelineContext) -> dict:
+    """Gap, level and eigenvalue errors of the model on held-out reference snapshots (``results/accuracy.json``)."""
+    from thermodefect.core.keys import structure_key
     from thermodefect.data.hamiltonians import HamiltonianDataset
-    from thermodefect.data.keys import structure_key
     from thermodefect.reference.labelling import label_structures
 
-    keys = json.loads((ctx.run.results / "hamiltonian_training_keys.json").read_text())
+    test_keys = training_keys(ctx)["test"]
     dataset = HamiltonianDataset(ctx.run.hamiltonian_dataset)
-    ctx.log(f"comparing model and reference on {len(keys['test'])} held-out snapshots")
-    test_rows = [compare(ctx, dataset[k]) for k in keys["test"]]
-    ham_mae = _hamiltonian_mae_by_stratum(ctx, keys["test"]) if keys["test"] else {}
+    ctx.log(f"comparing model and reference on {len(test_keys)} held-out snapshots")
+    test_rows = [compare(ctx, dataset[k]) for k in test_keys]
+    ham_mae = _hamiltonian_mae_by_stratum(ctx, test_keys) if test_keys else {}
 
     transfer = _transfer_structures(ctx)
     transfer_rows, timing = [], None
     if transfer:
         ctx.log(f"labelling {len(transfer)} transfer-cell snapshots with the reference (timed)")
         report = label_structures(transfer, ctx.settings.reference.hamiltonian, ctx.run, what=("hamiltonian",),
-                                  metadata=[{k: a.info[k] for k in ("defect", "temperature_k", "config_type", "defect_site", "defect_index") if k in a.info} for a in transfer])
+                                  metadata=[{k: a.info[k] for k in TRANSFER_METADATA if k in a.info} for a in transfer])
         for atoms in transfer:
             key = structure_key(atoms)
             if key in dataset:
@@ -197,7 +185,7 @@ def accuracy_stage(ctx) -> dict:
         "per_snapshot": test_rows + transfer_rows,
         "timing": timing,
     }
-    atomic_write_json(ctx.run.results / "accuracy.json", result)
+    atomic_write_json(ctx.run.result("accuracy.json"), result)
     gap = [r["gap_error_mev"] for r in test_rows]
     levels = [e for r in test_rows for e in r["level_errors_mev"]]
     return {

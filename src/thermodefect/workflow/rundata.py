@@ -1,0 +1,190 @@
+"""What the stages read back from a run: MD jobs and their frames, Hamiltonian keys, the predictors.
+
+Stages, the accuracy check and the figure data all go through these
+functions, so every path, selection rule and model choice is made once.
+Paths themselves are named on :class:`~thermodefect.core.rundir.RunDirectory`.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from thermodefect.core import keys
+from thermodefect.core.errors import UserInputError
+from thermodefect.workflow.context import PipelineContext
+from thermodefect.workflow.snapshots import electron_count, load_cells, tag_frame, uniform_picks, valence_electrons
+
+MD_SETS = ("production", "test", "transfer")
+
+
+def cell_names(ctx: PipelineContext) -> list[str]:
+    """``pristine`` (when included) and the configured defects, in config order."""
+    s = ctx.settings
+    return (["pristine"] if s.defects.include_pristine else []) + list(s.defects.names)
+
+
+def cell_sizes(ctx: PipelineContext) -> list[int]:
+    """Atom counts of every supercell the run builds (training, production, transfer), no repeats."""
+    s = ctx.settings.supercells
+    return list(dict.fromkeys([s.training_atoms, s.production_atoms, *s.transfer_atoms]))
+
+
+# --------------------------------------------------------------------------- MD
+@dataclass(frozen=True)
+class MdJob:
+    """One NVT trajectory of the run."""
+
+    set: str  # "production" (pool and predictions), "test" (held-out snapshots), "transfer" (larger cells)
+    n_atoms: int  # atoms of the pristine cell of this size
+    defect: str
+    temperature_k: float
+    steps: int  # production steps after equilibration
+    path: Path  # trajectory file (extended XYZ)
+
+    @property
+    def key(self) -> str:
+        """Manifest item of the job, e.g. ``production/64atoms/As_Ga/300K``."""
+        return f"{self.set}/{self.n_atoms}atoms/{self.defect}/{self.temperature_k:g}K"
+
+
+def md_jobs(ctx: PipelineContext) -> list[MdJob]:
+    """Every trajectory of the run: production, independent test MD, transfer cells."""
+    from thermodefect.dynamics.nvt import trajectory_name
+
+    s = ctx.settings
+    production_t = sorted(set(s.temperatures.training_k) | set(s.temperatures.production_k))
+    specs = []
+    for name in cell_names(ctx):
+        specs += [("production", s.supercells.production_atoms, name, t, s.md.production_steps) for t in production_t]
+        specs += [("test", s.supercells.production_atoms, name, t, s.md.test_production_steps) for t in s.temperatures.test_k]
+        specs += [("transfer", n, name, t, s.md.transfer_production_steps)
+                  for n in s.supercells.transfer_atoms for t in s.temperatures.production_k]
+    return [MdJob(kind, n, name, t, steps, ctx.run.md / f"{kind}-{n}atoms" / trajectory_name(name, t))
+            for kind, n, name, t, steps in specs]
+
+
+def _cell_and_bond(ctx: PipelineContext, job: MdJob):
+    from ase.neighborlist import neighbor_list
+
+    cell = load_cells(ctx.run.structures, job.n_atoms, [job.defect])[job.defect]
+    return cell, float(neighbor_list("d", cell, 4.0).min())
+
+
+def count_collapsed(ctx: PipelineContext, jobs: list[MdJob]) -> int:
+    """MD frames in which the force field let atoms collapse (see :func:`~thermodefect.dynamics.is_physical`)."""
+    from thermodefect.dynamics import is_physical
+    from thermodefect.dynamics.nvt import read_frames
+
+    count = 0
+    for job in jobs:
+        _, bond = _cell_and_bond(ctx, job)
+        count += sum(not is_physical(f, bond) for f in read_frames(job.path))
+    return count
+
+
+def md_frames(ctx: PipelineContext, job: MdJob, count: int):
+    """``(frame index, atoms)`` of ``count`` frames spread uniformly over a trajectory, tagged with the defect."""
+    from thermodefect.dynamics import is_physical
+    from thermodefect.dynamics.nvt import read_frames
+
+    cell, bond = _cell_and_bond(ctx, job)
+    frames = read_frames(job.path)
+    # Frames where the force field let atoms collapse are not the material at
+    # this temperature: they are counted (production_md) and never used.
+    good = [i for i, f in enumerate(frames) if is_physical(f, bond)]
+    picks = [good[k] for k in uniform_picks(len(good), count)]
+    return [(i, tag_frame(frames[i], cell)) for i in picks]
+
+
+# --------------------------------------------------------------------------- Hamiltonian data and models
+def training_keys(ctx: PipelineContext) -> dict:
+    """``{"training": [...], "test": [...], "final_round": K}`` written by the Hamiltonian AL stage."""
+    path = ctx.run.training_keys
+    if not path.is_file():
+        raise UserInputError(f"{path}: missing; run the hamiltonian_al stage first (thermodefect run CONFIG --only hamiltonian_al)")
+    try:
+        data = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        raise UserInputError(f"{path}: not valid JSON; rerun the hamiltonian_al stage") from None
+    if not isinstance(data, dict) or not all(isinstance(data.get(k), list) for k in ("training", "test")) \
+            or not isinstance(data.get("final_round"), int):
+        raise UserInputError(f"{path}: expected lists 'training', 'test' and an integer 'final_round'; rerun the hamiltonian_al stage")
+    return data
+
+
+def recipe(ctx: PipelineContext):
+    """The run's :class:`~thermodefect.hamiltonian.recipe.HamiltonianRecipe` (the one ``ham train`` uses too)."""
+    from thermodefect.hamiltonian.recipe import HamiltonianRecipe
+    from thermodefect.reference.registry import get_reference
+
+    s = ctx.settings
+    return HamiltonianRecipe(s.hamiltonian, s.run.seed, reference=lambda: get_reference(s.reference.hamiltonian), log=ctx.log)
+
+
+def load_predictors(ctx: PipelineContext):
+    """(mean Hamiltonian ensemble of the final round, overlap model or ``None``), cached per process."""
+    if "predictors" not in ctx.cache:
+        from thermodefect.hamiltonian.recipe import load_overlap, load_predictor
+
+        h = ctx.settings.hamiltonian
+        ham = load_predictor(ctx.run.model_round("ham", training_keys(ctx)["final_round"]), h.device)
+        overlap = None
+        if h.orthogonalization != "lowdin":
+            path = ctx.run.two_center_overlap if h.overlap_model == "two_center" else ctx.run.overlap_models / "member-0"
+            overlap = load_overlap(path, h.device)
+        ctx.cache["predictors"] = (ham, overlap)
+    return ctx.cache["predictors"]
+
+
+def electrons_per_element(ctx: PipelineContext) -> dict[int, float]:
+    """Valence electrons per atomic number, as the reference counts them (from the labelled samples)."""
+    if "valence" not in ctx.cache:
+        from thermodefect.data.hamiltonians import HamiltonianDataset
+
+        dataset = HamiltonianDataset(ctx.run.hamiltonian_dataset)
+        split = training_keys(ctx)
+        # One sample per composition is enough to fix the per-element counts.
+        by_formula = {}
+        for k in split["training"] + split["test"]:
+            by_formula.setdefault(dataset.metadata(k)["formula"], k)
+        ctx.cache["valence"] = valence_electrons([dataset[k] for k in by_formula.values()])
+    return ctx.cache["valence"]
+
+
+def predict_gap(ctx: PipelineContext, atoms):
+    """Model band edges, gap and defect levels of one structure, and the seconds it took."""
+    from thermodefect.electronic.analysis import analyze_operators
+    from thermodefect.hamiltonian import predict
+
+    ham, overlap = load_predictors(ctx)
+    t0 = time.perf_counter()
+    h = predict(ham, [atoms])[0]
+    s = predict(overlap, [atoms])[0] if overlap is not None else None
+    result = analyze_operators(h, s, electron_count(atoms, electrons_per_element(ctx)), atoms, ctx.settings.electronic)
+    return result, time.perf_counter() - t0
+
+
+def gap_record(result, **extra) -> dict:
+    """A :class:`~thermodefect.electronic.analysis.GapResult` as the JSON the results files hold."""
+    levels = sorted(result.levels, key=lambda lv: lv.energy_ev)
+    return {
+        **extra,
+        "gap_ev": result.gap_ev, "vbm_ev": result.vbm_ev, "cbm_ev": result.cbm_ev,
+        "levels": [{"above_vbm_ev": lv.above_vbm_ev, "degeneracy": lv.degeneracy, "defect_weight": lv.defect_weight,
+                    "electrons": lv.electrons} for lv in levels],
+    }
+
+
+def atoms_of_sample(sample):
+    """The sample's structure as ASE atoms, carrying its defect label and site for the analysis."""
+    import numpy as np
+
+    atoms = sample.structure.to_atoms()
+    for key in (keys.DEFECT, keys.DEFECT_SITE, keys.DEFECT_INDEX):
+        if key in sample.metadata:
+            value = sample.metadata[key]
+            atoms.info[key] = np.asarray(value) if key == keys.DEFECT_SITE else value
+    return atoms
