@@ -62,3 +62,15 @@ def test_ensemble_members_differ_and_uncertainty_is_reported(tmp_path):
     same = ensemble_uncertainty([models[0], models[0]], [gaas_cell(seed=7)])[0]
     assert same["max_std"] == pytest.approx(0.0, abs=1e-12)
     assert np.isfinite(spread[0]["max_std"])
+
+
+def test_a_loss_that_is_never_finite_is_one_clear_error(tmp_path):
+    """A NaN loss from the first epoch used to end in an obscure load_state_dict(None)."""
+    from thermodefect.hamiltonian.train import TrainingDiverged
+
+    target = random_model(BASIS, 3.5, seed=5)
+    samples = model_samples(target, [gaas_cell(seed=s) for s in range(2)], "realspace")
+    settings = tiny_settings(num_layers=1, max_epochs=3, learning_rate=1e30, batch_size=1)
+    with pytest.raises(TrainingDiverged, match="not finite from the first epoch"):
+        train_model(samples, [], settings, tmp_path / "m", seed=0, progress=False)
+    assert not (tmp_path / "m" / "model.json").exists()
