@@ -30,7 +30,7 @@ def register(app: typer.Typer) -> None:
         wanted = {w.strip() for w in what.split(",") if w.strip()}
         check_label_request(frames, settings.reference, wanted)  # refuse before creating the run directory
         run = RunDirectory.create(settings.run.directory, settings_to_toml(settings))
-        with get_executor(settings.compute, run_dir=run.root / "parsl") as executor:
+        with get_executor(settings.compute, run_dir=run.parsl_logs) as executor:
             report = label_structures(frames, settings.reference, run, what=wanted, executor=executor, progress=not quiet)
         typer.echo(f"new {report.n_new}  skipped {report.n_skipped}  failed {report.n_failed}  s/label {report.mean_seconds_per_label:.2f}")
         if report.n_failed:

@@ -90,8 +90,10 @@ def _bond_length(atoms) -> float:
 def _defect_nn_distance(atoms, defect_neighbours) -> float:
     import numpy as np
 
-    site = np.asarray(atoms.info["defect_site"])
-    shell = [k for k in defect_neighbours(atoms) if k != atoms.info.get("defect_index", -1)]
+    from thermodefect.core.keys import DEFECT_INDEX, DEFECT_SITE
+
+    site = np.asarray(atoms.info[DEFECT_SITE])
+    shell = [k for k in defect_neighbours(atoms) if k != atoms.info.get(DEFECT_INDEX, -1)]
     probe = atoms.copy()
     probe.append("H")
     probe.positions[-1] = site

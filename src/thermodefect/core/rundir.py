@@ -208,6 +208,11 @@ class RunDirectory:
         """``results/figures/``: the data behind the report's figures that needed models to compute."""
         return self.results / "figures"
 
+    @property
+    def parsl_logs(self) -> Path:
+        """``parsl/``: Parsl's own run directory (its logs), kept out of the run's outputs."""
+        return self.root / "parsl"
+
     # models/
     @property
     def hamiltonian_models(self) -> Path:

@@ -57,7 +57,7 @@ class PipelineHamiltonianHooks:
              **{k: c.atoms.info[k] for k in (keys.DEFECT_SITE, keys.DEFECT_INDEX) if k in c.atoms.info}}
             for c in candidates
         ]
-        executor = get_executor(s.compute, self.ctx.run.root)
+        executor = get_executor(s.compute, self.ctx.run.parsl_logs)
         try:
             label_structures([c.atoms for c in candidates], s.reference, self.ctx.run, what=what, executor=executor, metadata=metadata)
         finally:
