@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from thermodefect.electronic import analyze_operators, band_path, band_structure, plot_band_structure
+from thermodefect.electronic import analyze_operators, band_figure_data, band_path, band_structure
 from thermodefect.electronic.bands import BandPathError
 from thermodefect.settings import ElectronicSettings
 from thermodefect.structures import make_defect, parse_defect, pristine_supercell
@@ -39,8 +39,13 @@ def test_band_structure_at_gamma_matches_the_gap_and_plots(toy, tmp_path):
     gamma = bands.path.label_positions[1]
     assert np.any(np.isclose(bands.energies_ev[gamma], gap.vbm_ev))
     assert np.any(np.isclose(bands.energies_ev[gamma], gap.cbm_ev))
+    from thermodefect.report.figures import plot_band_structure
+
+    data = band_figure_data(bands, gap, title="As_Ga")
+    assert data["energy_zero"] == "VBM" and data["cbm_above_vbm_ev"] == pytest.approx(gap.gap_ev)
+    assert np.asarray(data["energies_ev"]).shape == (13, 12)
     out = tmp_path / "bands.png"
-    plot_band_structure(bands, gap, out)
+    plot_band_structure(data, out)
     assert out.stat().st_size > 1000
 
 

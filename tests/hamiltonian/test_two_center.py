@@ -1,4 +1,7 @@
-"""The two-center (Slater-Koster) model: exact recovery, equivariance, Hermiticity, files, baseline."""
+"""The two-center (Slater-Koster) model: exact recovery, files, baseline.
+
+Rotation equivariance, Hermiticity, translation and permutation: test_model_battery.py.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +10,6 @@ import json
 import numpy as np
 import pytest
 from ase.build import bulk
-from scipy.spatial.transform import Rotation
 
 from thermodefect.data.operators import HamiltonianSample, KSpaceMatrices, Structure
 from thermodefect.electronic.bloch import bloch_sum
@@ -15,7 +17,6 @@ from thermodefect.core.errors import UserInputError
 from thermodefect.hamiltonian import evaluate, predict, train_model
 from thermodefect.hamiltonian.checkpoint import load_overlap_model
 from thermodefect.hamiltonian.two_center import TwoCenterModel
-from thermodefect.orbitals import wigner_d
 
 from .conftest import SPD, tiny_settings
 
@@ -62,26 +63,6 @@ def test_fit_recovers_a_two_center_operator_from_gamma_matrices():
     # Γ folds the images of a pair together; several rattled cells still pin the real-space blocks.
     expected, got = truth.operator(new).blocks, fitted.operator(new).blocks
     assert np.abs(got - expected).max() < 1e-2 * np.abs(expected).max()
-
-
-def test_blocks_rotate_with_wigner_d_and_are_hermitian():
-    model = _true_model(seed=5)
-    atoms = _cell(seed=1)
-    rotation = Rotation.random(random_state=4).as_matrix() * -1  # improper: inversion included
-    rotated = atoms.copy()
-    rotated.positions = atoms.positions @ rotation.T
-    rotated.set_cell(atoms.cell[:] @ rotation.T, scale_atoms=False)
-    before, after = model.operator(atoms).as_dict(), model.operator(rotated).as_dict()
-    assert before.keys() == after.keys()
-    d = {z: wigner_d(b, rotation) for z, b in BASIS.items()}
-    numbers = atoms.numbers
-    worst = 0.0
-    for key, block in before.items():
-        i, j = key[3], key[4]
-        worst = max(worst, np.abs(d[numbers[i]] @ block @ d[numbers[j]].T - after[key]).max())
-        partner = (-key[0], -key[1], -key[2], j, i)
-        assert np.allclose(before[partner].T, block, atol=1e-12)
-    assert worst < 1e-10
 
 
 def test_save_load_round_trip_and_bad_files(tmp_path):
@@ -190,24 +171,14 @@ def test_overlap_from_atom_pairs_recovers_real_space_blocks():
     assert np.abs(got - expected).max() < 1e-3 * np.abs(expected).max()
 
 
-def test_overlap_scaled_form_is_equivariant_and_refits_exactly():
+def test_overlap_scaled_form_refits_exactly():
+    """(Equivariance and Hermiticity of the form: test_model_battery.py.)"""
     from thermodefect.hamiltonian.two_center import ScaledTwoCenterModel
 
     overlap = _true_model(seed=8)
     truth = ScaledTwoCenterModel(overlap, knot_spacing_angstrom=1.0)
     rng = np.random.default_rng(1)
     truth.coefficients = rng.normal(size=truth.n_unknowns)
-    atoms = _cell(seed=2)
-    rotation = Rotation.random(random_state=9).as_matrix()
-    rotated = atoms.copy()
-    rotated.positions = atoms.positions @ rotation.T
-    rotated.set_cell(atoms.cell[:] @ rotation.T, scale_atoms=False)
-    before, after = truth.operator(atoms).as_dict(), truth.operator(rotated).as_dict()
-    d = {z: wigner_d(b, rotation) for z, b in BASIS.items()}
-    for key, block in before.items():
-        i, j = key[3], key[4]
-        assert np.allclose(d[atoms.numbers[i]] @ block @ d[atoms.numbers[j]].T, after[key], atol=1e-10)
-        assert np.allclose(before[(-key[0], -key[1], -key[2], j, i)].T, block, atol=1e-12)
     # Γ data of a few cells fix F, and the saved file restores the model (overlap included).
     samples = [_gamma_sample(truth, _cell(seed), as_overlap=False) for seed in range(4)]
     fitted = ScaledTwoCenterModel(overlap, knot_spacing_angstrom=1.0)

@@ -90,6 +90,46 @@ def fixture_summary() -> dict:
     }
 
 
+def fixture_figure_data() -> dict[str, object]:
+    """Hand-written results files behind the figures not drawn from the summary: relative path -> JSON."""
+    distance = [0.0, 0.1, 0.2, 0.3, 0.4]
+    return {
+        "results/ff_al_summary.json": {"rounds": 2, "converged": True, "metrics": [{"round": 0}, {"round": 1}]},
+        "results/ff_parity_round-0.json": {"reference_ev_per_angstrom": [0.0, 1.0], "predicted_ev_per_angstrom": [0.0, 1.0],
+                                           "defect": ["As_Ga", "As_Ga"]},
+        "results/ff_parity_round-1.json": {"reference_ev_per_angstrom": [0.1, -0.2, 0.3, 0.4],
+                                           "predicted_ev_per_angstrom": [0.12, -0.18, 0.27, 0.41],
+                                           "defect": ["As_Ga", "As_Ga", "V_Ga", "V_Ga"]},
+        "results/figures/bands_As_Ga.json": {
+            "title": "As_Ga, 8 atoms, 300 K snapshot", "energy_zero": "VBM", "labels": ["L", "Γ", "X"],
+            "label_positions": [0, 2, 4], "distance_per_angstrom": distance,
+            "energies_ev": [[-0.5, 0.2, 1.1], [-0.1, 0.3, 1.0], [0.0, 0.25, 0.9], [-0.2, 0.3, 1.2], [-0.4, 0.2, 1.3]],
+            "defect_weight": [[0.0, 0.8, 0.1]] * 5, "vbm_ev": -5.4, "cbm_above_vbm_ev": 0.9,
+            "levels": [{"above_vbm_ev": 0.25, "degeneracy": 1}], "reference_gamma_ev": [-0.05, 0.0, 0.31, 0.95],
+            "source": "model", "defect": "As_Ga", "cell_atoms": 8, "temperature_k": 300.0,
+        },
+        "results/figures/md.json": {
+            "source": "MACE NVT production MD", "defect": "pristine", "cell_atoms": 8, "frame_interval_fs": 10.0,
+            "temperatures": [
+                {"temperature_k": t, "n_frames": 8,
+                 "vdos": {"frequency_thz": [0.0, 2.0, 4.0, 6.0], "density": [0.0, 0.3, 0.5, 0.2]},
+                 "rdf": {"r_angstrom": [1.0, 2.0, 3.0], "g": {"As-As": [0.0, 0.5, 1.1], "As-Ga": [0.0, 2.0, 0.9],
+                                                             "Ga-Ga": [0.0, 0.4, 1.2]}}}
+                for t in (100.0, 300.0)
+            ],
+        },
+    }
+
+
+def write_figure_data(root: Path) -> Path:
+    """Write :func:`fixture_figure_data` into the run directory ``root``."""
+    for rel, data in fixture_figure_data().items():
+        path = root / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(data))
+    return root
+
+
 def make_run_dir(root: Path, summary: dict | None, config_text: str | None = "[run]\ndirectory = \"run\"\n") -> Path:
     """A run directory with ``results/summary.json`` (when given) and ``config.toml``."""
     (root / "results").mkdir(parents=True, exist_ok=True)
@@ -124,3 +164,9 @@ def make_run(tmp_path):
 @pytest.fixture
 def hostile_text() -> str:
     return HOSTILE_TEXT
+
+
+@pytest.fixture
+def figure_data():
+    """Writes the hand-written figure-data results files into a run directory (see :func:`fixture_figure_data`)."""
+    return write_figure_data

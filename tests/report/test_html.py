@@ -7,7 +7,7 @@ import re
 import pytest
 
 from thermodefect.report import write_report
-from thermodefect.report.html import OWN_FIGURES
+from thermodefect.report.figures import REGISTRY, SUMMARY
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 DATA_URI = "data:image/png;base64,"
@@ -79,7 +79,7 @@ def test_every_number_shown_comes_from_the_summary(page, summary):
 
 def test_figures_written_and_embedded(run_dir, page):
     figures_dir = run_dir / "report" / "figures"
-    for name in OWN_FIGURES:
+    for name in [entry.name for entry in REGISTRY if entry.source == SUMMARY]:
         assert (figures_dir / name).read_bytes()[:8] == PNG_MAGIC
     uris = re.findall(r'src="data:image/png;base64,([A-Za-z0-9+/=]+)"', page)
     assert len(uris) == len(list(figures_dir.glob("*.png")))
@@ -87,17 +87,16 @@ def test_figures_written_and_embedded(run_dir, page):
     assert 'src="figures/' not in page and "http" not in page  # opens offline
 
 
-def test_stage_figures_ordered_and_captioned(run_dir, summary):
+def test_stage_figures_ordered_and_captioned(run_dir, summary, figure_data):
     figures_dir = run_dir / "report" / "figures"
     png = figures_dir.joinpath
     write_report(run_dir)
-    source = png("gap_T.png").read_bytes()
-    for name in ("zz_custom.png", "ff_parity.png", "bands_As_Ga.png", "rdf.png"):
-        png(name).write_bytes(source)
+    png("zz_custom.png").write_bytes(png("gap_T.png").read_bytes())
+    figure_data(run_dir)
     page = write_report(run_dir).read_text()
     order = list(re.findall(r'<figure id="fig-([\w-]+)"', page))
-    assert order == ["ff_learning_curve", "ff_parity", "rdf", "ham_learning_curve", "accuracy", "bands_As_Ga", "gap_T",
-                     "level_T", "zz_custom"]
+    assert order == ["ff_learning_curve", "ff_parity", "vdos", "rdf", "ham_learning_curve", "accuracy", "bands_As_Ga",
+                     "gap_T", "level_T", "zz_custom"]
     assert "Band structure: As_Ga." in page
     assert "<figcaption>zz_custom.png" in page
     assert len(re.findall(DATA_URI, page)) == len(list(figures_dir.glob("*.png")))

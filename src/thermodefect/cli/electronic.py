@@ -47,9 +47,10 @@ def register(app: typer.Typer) -> None:
         output: Path = typer.Option(None, "--output", "-o", help="Directory for bands.json and plots (default: <run dir>/results/electronic)."),
     ) -> None:
         """Band structure along electronic.band_path (bands near the gap), with defect levels; JSON + PNG."""
-        from thermodefect.electronic import analyze_sample, band_structure, plot_band_structure
+        from thermodefect.electronic import analyze_sample, band_figure_data, band_structure
         from thermodefect.core.errors import UserInputError
         from thermodefect.core.files import atomic_write_json
+        from thermodefect.report.figures import plot_band_structure
 
         settings = load_config(config)
         out = output or settings.run.directory / "results" / "electronic"
@@ -65,7 +66,8 @@ def register(app: typer.Typer) -> None:
             _echo_result(index, atoms, result)
             figure = out / f"bands-{index}.png"
             out.mkdir(parents=True, exist_ok=True)
-            plot_band_structure(bs, result, figure, title=f"{atoms.info.get('defect', '')} {len(atoms)} atoms".strip())
+            title = f"{atoms.info.get('defect', '')} {len(atoms)} atoms".strip()
+            plot_band_structure(band_figure_data(bs, result, title=title), figure)
             rows.append(
                 {
                     "frame": index,

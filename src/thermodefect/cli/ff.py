@@ -81,7 +81,7 @@ def register(app: typer.Typer) -> None:
         from thermodefect.core.errors import UserInputError
         from thermodefect.forcefield import ForceFieldEnsemble
         from thermodefect.forcefield.metrics import force_field_errors
-        from thermodefect.forcefield.plots import plot_force_parity
+        from thermodefect.report.figures import plot_force_parity
         from thermodefect.forcefield.training import check_training_data
         from thermodefect.core.files import atomic_write_json
 

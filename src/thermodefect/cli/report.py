@@ -1,4 +1,4 @@
-"""``report``: rebuild the HTML report of a run from its ``results/summary.json``."""
+"""``report``: rebuild the HTML report of a run from its results files (``results/summary.json`` and the figure data)."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ def register(app: typer.Typer) -> None:
     @app.command()
     @user_errors
     def report(run_dir: Path = typer.Argument(..., help="Run directory (holds results/summary.json).")) -> None:
-        """Write RUN_DIR/report/index.html, figures and results/*.csv from results/summary.json."""
+        """Write RUN_DIR/report/index.html, its figures and results/*.csv from the results files."""
         from thermodefect.report import write_report
 
         index = write_report(run_dir)

@@ -4,7 +4,7 @@ Units: eV, Å, K; k Cartesian in 1/Å or fractional (reciprocal-lattice coordina
 """
 
 from thermodefect.electronic.analysis import analyze_matrices, analyze_operators, analyze_sample, defect_atoms_of
-from thermodefect.electronic.bands import BandPath, BandStructure, band_path, band_structure, plot_band_structure
+from thermodefect.electronic.bands import BandPath, BandStructure, band_figure_data, band_path, band_structure
 from thermodefect.electronic.bloch import (
     bloch_pair,
     bloch_sum,
@@ -23,7 +23,13 @@ from thermodefect.electronic.eigen import (
     solve_near_gap,
 )
 from thermodefect.electronic.levels import DefectLevel, GapResult, atom_weights, band_edges_and_levels, inverse_participation_ratio
-from thermodefect.electronic.thermal import Statistic, block_standard_error, plot_thermal, thermal_statistics, write_statistics
+from thermodefect.electronic.thermal import (
+    Statistic,
+    block_standard_error,
+    snapshot_statistics,
+    thermal_row,
+    thermal_statistics,
+)
 
 __all__ = [
     "BandPath",
@@ -39,6 +45,7 @@ __all__ = [
     "analyze_sample",
     "atom_weights",
     "band_edges_and_levels",
+    "band_figure_data",
     "band_path",
     "band_structure",
     "block_standard_error",
@@ -51,11 +58,10 @@ __all__ = [
     "fractional_to_cartesian",
     "inverse_participation_ratio",
     "kspace_pair",
-    "plot_band_structure",
-    "plot_thermal",
     "solve_dense",
     "solve_near",
     "solve_near_gap",
+    "snapshot_statistics",
+    "thermal_row",
     "thermal_statistics",
-    "write_statistics",
 ]

@@ -1,4 +1,4 @@
-"""Band structures of a supercell along a high-symmetry path, and their plot.
+"""Band structures of a supercell along a high-symmetry path, and the data of their figure.
 
 The path uses the special points of the *supercell's own* Bravais lattice
 (ASE's tables, e.g. "LGXK" for an fcc-shaped primitive supercell). A
@@ -6,6 +6,8 @@ supercell's Brillouin zone is smaller than the primitive cell's, so the host
 bands are folded: many primitive-cell k-points land on each supercell k.
 ``points_per_segment`` points per segment (the end point of a segment is
 the start of the next); ``n_segments * points_per_segment + 1`` in all.
+:func:`band_figure_data` turns a band structure into the JSON that
+``thermodefect.report.figures.band_structure_figure`` draws (no matplotlib here).
 """
 
 from __future__ import annotations
@@ -131,42 +133,28 @@ def band_structure(
     return BandStructure(path, np.array(energies), np.array(weights), np.array(indices), {"solver": chosen})
 
 
-def plot_band_structure(bands: BandStructure, gap: GapResult | None, path, title: str = "") -> None:
-    """Bands (energies relative to the VBM when ``gap`` is given) coloured by defect weight, levels highlighted."""
-    import matplotlib
+def band_figure_data(bands: BandStructure, gap: GapResult | None = None, title: str = "", **extra) -> dict:
+    """The JSON-able data of a band-structure figure (drawn by :mod:`thermodefect.report.figures`).
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    Energies are relative to the VBM of ``gap`` (``energy_zero`` "VBM"), or
+    absolute without one. Keys: ``title``, ``energy_zero``, ``labels``,
+    ``label_positions``, ``distance_per_angstrom``, ``energies_ev``
+    (n_k x n_bands), ``defect_weight`` (same shape), ``vbm_ev`` (absolute, or
+    None), ``cbm_above_vbm_ev`` and ``levels`` ``[{above_vbm_ev, degeneracy}]``
+    (empty without ``gap``), then ``extra``.
+    """
     zero = gap.vbm_ev if gap is not None else 0.0
-    x = bands.path.distance
-    fig, ax = plt.subplots(figsize=(5, 4.5))
-    for b in range(bands.energies_ev.shape[1]):
-        ax.plot(x, bands.energies_ev[:, b] - zero, color="0.6", lw=0.8, zorder=1)
-    sc = ax.scatter(
-        np.repeat(x, bands.energies_ev.shape[1]),
-        (bands.energies_ev - zero).ravel(),
-        c=bands.defect_weight.ravel(),
-        s=6,
-        cmap="viridis",
-        vmin=0,
-        vmax=1,
-        zorder=2,
-    )
-    fig.colorbar(sc, ax=ax, label="weight on defect site + neighbours")
-    if gap is not None:
-        ax.axhline(0.0, color="k", ls="--", lw=0.8)
-        ax.axhline(gap.cbm_ev - zero, color="k", ls="--", lw=0.8)
-        for level in gap.levels:
-            ax.axhline(level.above_vbm_ev, color="crimson", lw=1.4, label=f"defect level {level.above_vbm_ev:.2f} eV (×{level.degeneracy})")
-        if gap.levels:
-            ax.legend(loc="upper right", fontsize=7)
-    for pos in bands.path.label_positions:
-        ax.axvline(x[pos], color="0.3", lw=0.5)
-    ax.set_xticks([x[p] for p in bands.path.label_positions], bands.path.labels)
-    ax.set_xlim(x[0], x[-1])
-    ax.set_ylabel("E - E_VBM (eV)" if gap is not None else "E (eV)")
-    ax.set_title(title or "supercell bands (folded)")
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    return {
+        "title": title,
+        "energy_zero": "VBM" if gap is not None else "absolute",
+        "labels": list(bands.path.labels),
+        "label_positions": [int(p) for p in bands.path.label_positions],
+        "distance_per_angstrom": np.asarray(bands.path.distance, float).tolist(),
+        "energies_ev": (np.asarray(bands.energies_ev, float) - zero).tolist(),
+        "defect_weight": np.asarray(bands.defect_weight, float).tolist(),
+        "vbm_ev": None if gap is None else float(gap.vbm_ev),
+        "cbm_above_vbm_ev": None if gap is None else float(gap.cbm_ev - gap.vbm_ev),
+        "levels": [] if gap is None else [{"above_vbm_ev": float(lv.above_vbm_ev), "degeneracy": int(lv.degeneracy)}
+                                          for lv in sorted(gap.levels, key=lambda lv: lv.energy_ev)],
+        **extra,
+    }

@@ -12,19 +12,20 @@ Defect levels are tracked by rank: ``level_1`` is the lowest in-gap level of
 a snapshot, ``level_2`` the next, and so on, each measured from the VBM
 (``..._above_vbm_ev``). Snapshots without that level are left out of its
 statistics (its ``n`` says how many had it). Energies in eV.
+
+:func:`thermal_row` is the one builder of the rows of ``results/thermal.json``
+(the ``statistics`` stage calls it; the report draws gap(T) and level(T) from
+those rows).
 """
 
 from __future__ import annotations
 
-import csv
-import io
 from dataclasses import dataclass
-from pathlib import Path
+from typing import Mapping, Sequence
 
 import numpy as np
 
-from thermodefect.electronic.levels import GapResult
-from thermodefect.core.files import atomic_write_json, atomic_write_text
+from thermodefect.electronic.levels import DefectLevel, GapResult
 
 MIN_BLOCKS = 4
 
@@ -58,71 +59,55 @@ class Statistic:
         return cls(float(np.mean(x)), std, block_standard_error(x), len(x))
 
 
-def snapshot_quantities(result: GapResult) -> dict[str, float]:
-    """Scalars of one snapshot: vbm/cbm/gap and each level's position above the VBM (eV)."""
-    values = {"gap_ev": result.gap_ev, "vbm_ev": result.vbm_ev, "cbm_ev": result.cbm_ev}
-    for rank, level in enumerate(sorted(result.levels, key=lambda lv: lv.energy_ev), start=1):
-        values[f"level_{rank}_above_vbm_ev"] = level.above_vbm_ev
+def _levels_of(result) -> list:
+    levels = result.levels if isinstance(result, GapResult) else result.get("levels") or []
+    return sorted(levels, key=lambda lv: lv.above_vbm_ev if isinstance(lv, DefectLevel) else lv["above_vbm_ev"])
+
+
+def snapshot_quantities(result: GapResult | Mapping) -> dict[str, float]:
+    """Scalars of one snapshot: vbm/cbm/gap and each level's position above the VBM (eV).
+
+    ``result`` is a :class:`GapResult` or its JSON record (keys ``gap_ev``,
+    ``vbm_ev``, ``cbm_ev``, ``levels[{above_vbm_ev}]``, as the snapshot
+    prediction files hold it).
+    """
+    get = (lambda name: getattr(result, name)) if isinstance(result, GapResult) else result.__getitem__
+    values = {"gap_ev": get("gap_ev"), "vbm_ev": get("vbm_ev"), "cbm_ev": get("cbm_ev")}
+    for rank, level in enumerate(_levels_of(result), start=1):
+        values[f"level_{rank}_above_vbm_ev"] = level.above_vbm_ev if isinstance(level, DefectLevel) else level["above_vbm_ev"]
     return values
 
 
-def thermal_statistics(results_by_temperature: dict[float, list[GapResult]]) -> dict[float, dict[str, Statistic]]:
+def snapshot_statistics(results: Sequence[GapResult | Mapping]) -> dict[str, Statistic]:
+    """``{quantity: Statistic}`` over time-ordered snapshots; gap/vbm/cbm always present (n = 0 if none)."""
+    series: dict[str, list[float]] = {"gap_ev": [], "vbm_ev": [], "cbm_ev": []}
+    for result in results:
+        for name, value in snapshot_quantities(result).items():
+            series.setdefault(name, []).append(value)
+    return {name: Statistic.of(values) for name, values in series.items()}
+
+
+def thermal_statistics(results_by_temperature: dict[float, list]) -> dict[float, dict[str, Statistic]]:
     """``{T: {quantity: Statistic}}`` from time-ordered snapshot results per temperature (K)."""
-    table: dict[float, dict[str, Statistic]] = {}
-    for temperature, results in sorted(results_by_temperature.items()):
-        series: dict[str, list[float]] = {}
-        for result in results:
-            for name, value in snapshot_quantities(result).items():
-                series.setdefault(name, []).append(value)
-        table[float(temperature)] = {name: Statistic.of(values) for name, values in series.items()}
-    return table
+    return {float(t): snapshot_statistics(results) for t, results in sorted(results_by_temperature.items())}
 
 
-def statistics_rows(table: dict[float, dict[str, Statistic]], label: str = "") -> list[dict]:
-    """Flat rows ``{label, temperature_k, quantity, mean, std, stderr, n}`` for CSV/JSON."""
-    rows = []
-    for temperature, stats in table.items():
-        for name, st in stats.items():
-            rows.append({"label": label, "temperature_k": temperature, "quantity": name, **st.__dict__})
-    return rows
+def thermal_row(stats: dict[str, Statistic], **identity) -> dict:
+    """One row of ``results/thermal.json`` from :func:`snapshot_statistics` of one (cell, defect, T).
 
-
-def write_statistics(table: dict[float, dict[str, Statistic]], json_path, csv_path, label: str = "") -> None:
-    """Write the statistics as JSON and CSV (atomically)."""
-    rows = statistics_rows(table, label)
-    atomic_write_json(json_path, {"label": label, "stderr_method": "block averaging (Flyvbjerg-Petersen)", "rows": rows})
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=["label", "temperature_k", "quantity", "mean", "std", "stderr", "n"])
-    writer.writeheader()
-    writer.writerows(rows)
-    atomic_write_text(csv_path, buffer.getvalue())
-
-
-def plot_thermal(table: dict[float, dict[str, Statistic]], path: str | Path, title: str = "") -> None:
-    """gap(T) and level(T) (above VBM) with mean ± std shaded and stderr error bars."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    temperatures = np.array(sorted(table))
-    names = ["gap_ev"] + sorted({n for st in table.values() for n in st if n.startswith("level_")})
-    fig, ax = plt.subplots(figsize=(5, 4))
-    for name in names:
-        rows = [(t, table[t][name]) for t in temperatures if name in table[t] and table[t][name].n > 0]
-        if not rows:
-            continue
-        t = np.array([r[0] for r in rows])
-        mean = np.array([r[1].mean for r in rows])
-        std = np.array([r[1].std for r in rows])
-        err = np.array([r[1].stderr for r in rows])
-        label = "gap" if name == "gap_ev" else name.replace("_above_vbm_ev", " - VBM")
-        line = ax.errorbar(t, mean, yerr=np.nan_to_num(err), marker="o", ms=4, capsize=3, label=label)
-        ax.fill_between(t, mean - std, mean + std, color=line[0].get_color(), alpha=0.2)
-    ax.set_xlabel("temperature (K)")
-    ax.set_ylabel("energy (eV)")
-    ax.set_title(title or "gap and defect levels (mean ± std)")
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    ``identity`` (``cell_atoms``, ``defect``, ``temperature_k``) comes first;
+    then ``n_snapshots``, ``{gap,vbm,cbm}_{mean,std,sem}_ev`` and ``levels``:
+    ``[{label: "level <rank>", mean_ev, std_ev, sem_ev, relative_to: "VBM", n_snapshots}]``,
+    rank 1 the lowest in-gap level of each snapshot.
+    """
+    row = {**identity, "n_snapshots": stats["gap_ev"].n}
+    for q in ("gap", "vbm", "cbm"):
+        st = stats[f"{q}_ev"]
+        row.update({f"{q}_mean_ev": st.mean, f"{q}_std_ev": st.std, f"{q}_sem_ev": st.stderr})
+    ranks = sorted(int(name.split("_")[1]) for name in stats if name.startswith("level_"))
+    row["levels"] = []
+    for rank in ranks:
+        st = stats[f"level_{rank}_above_vbm_ev"]
+        row["levels"].append({"label": f"level {rank}", "mean_ev": st.mean, "std_ev": st.std, "sem_ev": st.stderr,
+                              "relative_to": "VBM", "n_snapshots": st.n})
+    return row

@@ -55,6 +55,17 @@ class HamiltonianModel(nn.Module):
     """
 
     def __init__(self, config: ModelConfig):
+        # e3nn stores its Wigner-3j constants in torch's default dtype when a module is
+        # built: a float64 model built under the float32 default keeps float32-rounded
+        # constants and is equivariant only to ~1e-9. Build in the model's own dtype.
+        previous = torch.get_default_dtype()
+        torch.set_default_dtype(torch.float64 if config.dtype == "float64" else torch.float32)
+        try:
+            self._build(config)
+        finally:
+            torch.set_default_dtype(previous)
+
+    def _build(self, config: ModelConfig) -> None:
         super().__init__()
         o3, e3nn_nn = e3nn_modules()
         self.config = config

@@ -2,17 +2,18 @@
 
 The page opens offline: figures are embedded as base64 ``data:`` URIs (and
 kept beside it in ``report/figures/``), styles are inline, nothing is
-fetched. All numbers come from ``results/summary.json``; all text is escaped.
+fetched. All numbers in the tables come from ``results/summary.json``; the
+figures are those of :data:`thermodefect.report.figures.REGISTRY`, each drawn
+from its results file. All text is escaped.
 """
 
 from __future__ import annotations
 
 import base64
-import fnmatch
 import html
 import json
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from thermodefect.report import figures
 from thermodefect.report.sections import NUMBER_SECTIONS
@@ -21,33 +22,6 @@ from thermodefect.core.rundir import RunDirectory
 from thermodefect.core.files import atomic_write_text
 
 NOT_RUN = "not run"
-
-# Figures this package draws from the summary: file name -> drawing function.
-OWN_FIGURES: dict[str, Callable[[dict[str, Any], Path], Path | None]] = {
-    "ff_learning_curve.png": figures.plot_forcefield_learning_curve,
-    "ham_learning_curve.png": figures.plot_hamiltonian_learning_curve,
-    "gap_T.png": lambda s, p: figures.plot_thermal(s, p, quantity="gap"),
-    "level_T.png": lambda s, p: figures.plot_thermal(s, p, quantity="level"),
-    "accuracy.png": figures.plot_accuracy,
-}
-
-# Known figures in display order: (file-name pattern, caption). ``{name}`` is
-# the part of a ``bands_*.png`` name the star matched.
-KNOWN_FIGURES: tuple[tuple[str, str], ...] = (
-    ("ff_learning_curve.png", "Force field learning curve: test-set energy and force MAE per active-learning round "
-                              "(thin lines: force MAE per defect)."),
-    ("ff_parity.png", "Force parity: MACE vs reference force components."),
-    ("vdos.png", "Vibrational density of states, model MD vs reference."),
-    ("rdf.png", "Radial distribution function, model MD vs reference."),
-    ("ham_learning_curve.png", "Hamiltonian model learning curve: Hamiltonian-element and eigenvalue MAE vs number "
-                               "of training labels."),
-    ("accuracy.png", "Held-out band gap and defect level errors vs the reference, per defect."),
-    ("bands_*.png", "Band structure: {name}."),
-    ("gap_T.png", "Band gap vs temperature: mean over MD snapshots (line), ±std thermal broadening (shaded), SEM "
-                  "(error bars); dashed = transfer cell sizes."),
-    ("level_T.png", "Defect levels relative to the VBM vs temperature: mean (line), ±std broadening (shaded), SEM "
-                    "(error bars); dashed = transfer cell sizes."),
-)
 
 STYLE = """
 body { font-family: system-ui, sans-serif; max-width: 1100px; margin: 2em auto; padding: 0 1em; color: #222; }
@@ -61,31 +35,27 @@ figcaption { font-size: 0.9em; color: #444; } pre { background: #f6f6f6; padding
 """
 
 
-def draw_figures(summary: dict[str, Any], figures_dir: Path) -> list[Path]:
-    """Draw this package's figures into ``figures_dir``.
+def draw_figures(run_dir: Path, summary: dict[str, Any], figures_dir: Path) -> list[Path]:
+    """Draw every figure of :data:`~thermodefect.report.figures.REGISTRY` from the run's results files.
 
-    A figure whose data is absent from the summary is deleted if an earlier
-    report left it there, so the page never shows a plot of numbers the
-    summary no longer holds.
+    A registered figure whose data are absent is deleted if an earlier report
+    left it there, so the page never shows a plot of numbers the results no
+    longer hold.
     """
-    written = []
-    for name, draw in OWN_FIGURES.items():
-        path = figures_dir / name
-        if draw(summary, path) is not None:
-            written.append(path)
-        else:
-            path.unlink(missing_ok=True)
-    return written
+    return figures.draw_registered(run_dir, figures_dir, summary)
 
 
 def ordered_figures(figures_dir: Path) -> list[tuple[Path, str]]:
-    """All PNGs in ``figures_dir``: known ones first (with captions), unknown ones after, captioned by file name."""
+    """All PNGs in ``figures_dir``: registered ones first, in registry order with their captions, others after.
+
+    A PNG no registry entry names (e.g. ``ff_eval_parity.png`` of ``thermodefect
+    ff eval``) is captioned by its file name.
+    """
     remaining = sorted(figures_dir.glob("*.png")) if figures_dir.is_dir() else []
     ordered = []
-    for pattern, caption in KNOWN_FIGURES:
-        for path in [p for p in remaining if fnmatch.fnmatchcase(p.name, pattern)]:
-            name = path.stem[len("bands_"):] if pattern == "bands_*.png" else path.stem
-            ordered.append((path, caption.format(name=name)))
+    for entry in figures.REGISTRY:
+        for path in [p for p in remaining if entry.matches(p.name)]:
+            ordered.append((path, entry.caption_for(path.name)))
             remaining.remove(path)
     ordered += [(path, path.name) for path in remaining]
     return ordered
@@ -136,7 +106,7 @@ def render_page(run_dir: Path, summary: dict[str, Any], figure_list: list[tuple[
 def write_report(run_dir: str | Path) -> Path:
     """Build ``RUN_DIR/report/index.html`` from ``RUN_DIR/results/summary.json``.
 
-    Also draws this package's figures into ``report/figures/`` and writes
+    Also draws every registered figure into ``report/figures/`` and writes
     ``results/summary.csv`` (flattened thermal table) and
     ``results/accuracy.csv``. Returns the path of ``index.html``. Raises
     :class:`~thermodefect.report.summary.ReportInputError` when the summary is
@@ -145,12 +115,12 @@ def write_report(run_dir: str | Path) -> Path:
     run_dir = Path(run_dir)
     summary = load_summary(run_dir)
     run = RunDirectory(run_dir)
-    figures_dir = run.report / "figures"
+    figures_dir = run.figures
     try:
         figures_dir.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise ReportInputError(f"{figures_dir}: cannot create ({exc.strerror or exc})") from None
-    draw_figures(summary, figures_dir)
+    draw_figures(run_dir, summary, figures_dir)
     write_result_csvs(run_dir, summary)
     index = run.report / "index.html"
     atomic_write_text(index, render_page(run_dir, summary, ordered_figures(figures_dir)))

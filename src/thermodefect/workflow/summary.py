@@ -4,10 +4,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections import defaultdict
 from pathlib import Path
-
-import numpy as np
 
 from thermodefect.core.files import atomic_write_json
 
@@ -17,28 +14,17 @@ def _read(path: Path, default=None):
 
 
 def thermal_table(ctx) -> list[dict]:
-    """Mean, broadening (std) and standard error per (cell, defect, T) from the snapshot predictions."""
-    from thermodefect.electronic.thermal import Statistic
+    """Mean, broadening (std) and standard error per (cell, defect, T) from the snapshot predictions.
+
+    The statistics and the row format are :mod:`thermodefect.electronic.thermal`'s.
+    """
+    from thermodefect.electronic.thermal import snapshot_statistics, thermal_row
 
     rows = []
-    for path in sorted((ctx.run.results / "snapshots").glob("*.json")):
+    for path in sorted(ctx.run.snapshot_predictions.glob("*.json")):
         data = json.loads(path.read_text())
-        snaps = data["snapshots"]
-        row = {"cell_atoms": data["cell_atoms"], "defect": data["defect"], "temperature_k": data["temperature_k"],
-               "n_snapshots": len(snaps)}
-        for q in ("gap", "vbm", "cbm"):
-            st = Statistic.of([s[f"{q}_ev"] for s in snaps])
-            row.update({f"{q}_mean_ev": st.mean, f"{q}_std_ev": st.std, f"{q}_sem_ev": st.stderr})
-        by_rank = defaultdict(list)
-        for s in snaps:
-            for rank, level in enumerate(s["levels"], start=1):
-                by_rank[rank].append(level["above_vbm_ev"])
-        row["levels"] = []
-        for rank, values in sorted(by_rank.items()):
-            st = Statistic.of(values)
-            row["levels"].append({"label": f"level {rank}", "mean_ev": st.mean, "std_ev": st.std, "sem_ev": st.stderr,
-                                  "relative_to": "VBM", "n_snapshots": st.n})
-        rows.append(row)
+        rows.append(thermal_row(snapshot_statistics(data["snapshots"]), cell_atoms=data["cell_atoms"],
+                                defect=data["defect"], temperature_k=data["temperature_k"]))
     rows.sort(key=lambda r: (r["cell_atoms"], r["defect"], r["temperature_k"]))
     return rows
 
