@@ -11,6 +11,7 @@ import thermodefect.active.forcefield as loop
 from thermodefect.reference.albe import AlbeGaAs
 from thermodefect.settings import settings_from_dict
 from thermodefect.core.rundir import RunDirectory
+from thermodefect.workflow.forcefield_hooks import run_forcefield_al
 
 
 class CountingAlbeLabeller:
@@ -71,13 +72,13 @@ def test_killed_loop_resumes_without_relabelling(tmp_path, monkeypatch):
 
     monkeypatch.setattr(loop, "train_ensemble", train_then_die_in_round_1)
     with pytest.raises(KeyboardInterrupt):
-        loop.run_forcefield_active_learning(settings, run, _cells(), labeller, progress=False)
+        run_forcefield_al(settings, run, _cells(), labeller, log=lambda message: None, progress=False)
     # initial rattled cells (2 defects x 3), test set (2 defects x 2), round-1 picks (cap 2)
     assert labeller.calls == [6, 4, 2]
     assert "round-1/labels" in run.manifest.items_done(loop.STAGE)
 
     monkeypatch.setattr(loop, "train_ensemble", real_train)
-    summary = loop.run_forcefield_active_learning(settings, run, _cells(), labeller, progress=False)
+    summary = run_forcefield_al(settings, run, _cells(), labeller, log=lambda message: None, progress=False)
     assert labeller.calls == [6, 4, 2]  # nothing relabelled
     assert summary["rounds"] == 2 and not summary["converged"]
     assert run.manifest.is_done(loop.STAGE)
@@ -86,5 +87,24 @@ def test_killed_loop_resumes_without_relabelling(tmp_path, monkeypatch):
     assert set(round_1["test"]["per_defect"]) == {"pristine", "V_As"}
     assert round_1["test"]["overall"]["force_rmse_mev_per_angstrom"] >= round_1["test"]["overall"]["force_mae_mev_per_angstrom"] > 0
     assert len(summary["final_models"]) == 2
-    assert (run.report / "figures" / "ff_learning_curve.png").stat().st_size > 0
-    assert (run.report / "figures" / "ff_parity.png").stat().st_size > 0
+    # The loop writes data, not figures; the report draws the parity plot from the loop's file.
+    assert not list(run.root.rglob("*.png"))
+    from thermodefect.report.figures import plot_force_parity
+
+    parity = json.loads((run.results / f"ff_parity_round-{summary['rounds'] - 1}.json").read_text())
+    assert plot_force_parity(parity, tmp_path / "ff_parity.png").stat().st_size > 0
+
+
+def test_every_random_stream_of_the_loop_has_its_own_seed(tmp_path):
+    """Rattles, test MD, pool MD per round and training per round: no two share a seed."""
+    settings = _settings(tmp_path)
+    run = RunDirectory.create(settings.run.directory, "config")
+    from thermodefect.workflow.forcefield_hooks import forcefield_paths
+
+    al = loop.ForceFieldActiveLearning(settings, _cells(), loop.MaceHooks(CountingAlbeLabeller(), settings.forcefield),
+                                       forcefield_paths(run), run.manifest)
+    seeds = [al._seed("rattle", name) for name in _cells()]
+    seeds += [al._seed("test-md", name, "300K") for name in _cells()]
+    seeds += [al._seed("pool-md", k, name, "600K") for k in range(5) for name in _cells()]
+    seeds += [al._seed("train", k) for k in range(5)]
+    assert len(set(seeds)) == len(seeds)

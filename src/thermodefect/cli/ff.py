@@ -50,14 +50,14 @@ def register(app: typer.Typer) -> None:
         progress: bool = typer.Option(True, "--progress/--no-progress", help="Progress bars."),
     ) -> None:
         """Active learning of the force field (resumes a stopped loop)."""
-        from thermodefect.active.forcefield import reference_label_fn, run_forcefield_active_learning
+        from thermodefect.workflow.forcefield_hooks import run_forcefield_al
         from thermodefect.structures import build_cells
 
         s = load_config(config)
         run = _open_run(s)
         _threads(s)
         cells = build_cells(s, s.supercells.training_atoms)
-        summary = run_forcefield_active_learning(s, run, cells, reference_label_fn(s, run, progress), progress=progress)
+        summary = run_forcefield_al(s, run, cells, log=typer.echo, progress=progress)
         typer.echo(f"{'round':>5} {'labels':>7} {'E MAE meV/at':>13} {'F MAE meV/Å':>12} {'selected':>9}")
         for m in summary["metrics"]:
             overall = m["test"].get("overall", {})
@@ -77,7 +77,7 @@ def register(app: typer.Typer) -> None:
         """Energy/force errors of an ensemble on labelled data (JSON + parity plot)."""
         from ase.io import read
 
-        from thermodefect.active.forcefield import final_models
+        from thermodefect.workflow.forcefield_hooks import final_models
         from thermodefect.core.errors import UserInputError
         from thermodefect.forcefield import ForceFieldEnsemble
         from thermodefect.forcefield.metrics import force_field_errors
@@ -117,7 +117,7 @@ def register(app: typer.Typer) -> None:
         """NVT MD with the MACE force field per defect and temperature (resumable), under <run>/md/."""
         import numpy as np
 
-        from thermodefect.active.forcefield import final_models
+        from thermodefect.workflow.forcefield_hooks import final_models
         from thermodefect.dynamics import run_nvt, trajectory_name
         from thermodefect.core.errors import UserInputError
         from thermodefect.forcefield import ForceFieldEnsemble
