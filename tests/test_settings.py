@@ -87,3 +87,14 @@ def test_structure_file_resolved_relative_to_config(tmp_path):
         load_settings(p)
     (tmp_path / "sub" / "cell.cif").write_text("")
     assert load_settings(p).material.structure_file == (tmp_path / "sub" / "cell.cif").resolve()
+
+
+def test_network_options_are_declared_once():
+    """Every preset-filled field of ModelConfig (the checkpoint schema) is a [hamiltonian] option and vice versa."""
+    from thermodefect.hamiltonian.config import PRESET_FIELDS, PRESETS
+    from thermodefect.settings import HamiltonianModelSettings
+
+    settable = {name for name, f in HamiltonianModelSettings.model_fields.items() if f.default is None}
+    assert settable == set(PRESET_FIELDS)
+    for preset in PRESETS.values():
+        assert set(preset) == set(PRESET_FIELDS)

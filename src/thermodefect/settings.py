@@ -16,7 +16,6 @@ from typing import Annotated, Any, Literal
 from thermodefect.core.errors import UserInputError
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-DEFECT_NAME = re.compile(r"^(V_[A-Z][a-z]?|[A-Z][a-z]?_[A-Z][a-z]?|[A-Z][a-z]?_i)$")
 
 PositiveFloat = Annotated[float, Field(gt=0)]
 PositiveInt = Annotated[int, Field(gt=0)]
@@ -104,9 +103,10 @@ class DefectSettings(_Section):
     @field_validator("names")
     @classmethod
     def _names(cls, names: list[str]) -> list[str]:
+        from thermodefect.structures.defects import check_defect_name  # the one grammar; imported late (ASE)
+
         for n in names:
-            if not DEFECT_NAME.match(n):
-                raise ValueError(f"defect name {n!r} is not of the form X_i, V_X or X_Y (e.g. As_i, V_Ga, As_Ga)")
+            check_defect_name(n)
         if len(set(names)) != len(names):
             raise ValueError("defect names repeat")
         return names

@@ -6,8 +6,8 @@ from it gives the same tensor names and shapes.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields
-from typing import Any
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any, get_type_hints
 
 from thermodefect.core.errors import UserInputError
 
@@ -36,18 +36,32 @@ PRESETS: dict[str, dict[str, Any]] = {
 }
 
 
+def _preset(help_text: str):
+    """A field the user may set in ``[hamiltonian]``; unset, it takes the preset's value."""
+    return field(metadata={"preset": True, "help": help_text})
+
+
 @dataclass(frozen=True)
 class ModelConfig:
+    """The architecture of one model, and the schema of its checkpoint's ``model.json``.
+
+    Declared once: fields marked ``_preset`` are the network options a user
+    sets in ``[hamiltonian]`` (unset: the preset's value, :data:`PRESETS`);
+    ``HamiltonianModelSettings`` must offer exactly these (a test checks it),
+    :func:`resolve_config` fills them, ``from_json`` checks their types from
+    the annotations below.
+    """
+
     basis: dict[int, str]  # atomic number -> orbital irreps
     target: str  # "hamiltonian" (eV) or "overlap" (dimensionless)
-    irreps_node: str
-    irreps_edge: str
-    lmax: int  # of the bond-direction spherical harmonics in the message-passing tensor products
-    num_layers: int
-    cutoff_angstrom: float
-    radial_basis_size: int
-    radial_hidden: int
-    avg_num_neighbors: float
+    irreps_node: str = _preset("node features, e3nn irreps")
+    irreps_edge: str = _preset("edge features, e3nn irreps")
+    lmax: int = _preset("spherical harmonics of the bond direction in the tensor products")
+    num_layers: int = _preset("message-passing layers")
+    radial_basis_size: int = _preset("Bessel functions of the bond length")
+    radial_hidden: int = _preset("width of the radial MLPs")
+    cutoff_angstrom: float  # edges, Å
+    avg_num_neighbors: float  # normalizes the message sums
     dtype: str  # "float32" or "float64"
 
     def to_json(self) -> dict[str, Any]:
@@ -64,10 +78,7 @@ class ModelConfig:
         if set(data) != names:
             odd = sorted(set(data) ^ names)
             raise UserInputError(f"{source}: model config has unexpected or missing keys {odd}")
-        types = {"basis": dict, "target": str, "irreps_node": str, "irreps_edge": str, "lmax": int,
-                 "num_layers": int, "cutoff_angstrom": (int, float), "radial_basis_size": int,
-                 "radial_hidden": int, "avg_num_neighbors": (int, float), "dtype": str}
-        for key, kind in types.items():
+        for key, kind in _json_types().items():
             if not isinstance(data[key], kind) or isinstance(data[key], bool):
                 raise UserInputError(f"{source}: model config key {key!r} has the wrong type")
         try:
@@ -98,18 +109,29 @@ class ModelConfig:
 def resolve_config(settings, basis: dict[int, str], target: str, avg_num_neighbors: float = 1.0) -> ModelConfig:
     """Fill unset architecture options of ``HamiltonianModelSettings`` from its preset."""
     preset = PRESETS[settings.preset]
+    chosen = {name: getattr(settings, name) for name in PRESET_FIELDS}
     config = ModelConfig(
         basis={int(z): str(b) for z, b in sorted(basis.items())},
         target=target,
-        irreps_node=settings.irreps_node or preset["irreps_node"],
-        irreps_edge=settings.irreps_edge or preset["irreps_edge"],
-        lmax=settings.lmax if settings.lmax is not None else preset["lmax"],
-        num_layers=settings.num_layers or preset["num_layers"],
+        **{name: preset[name] if value is None else value for name, value in chosen.items()},
         cutoff_angstrom=float(settings.cutoff_angstrom),
-        radial_basis_size=settings.radial_basis_size or preset["radial_basis_size"],
-        radial_hidden=settings.radial_hidden or preset["radial_hidden"],
         avg_num_neighbors=float(avg_num_neighbors),
         dtype=settings.default_dtype,
     )
     config.check("hamiltonian settings")
     return config
+
+
+PRESET_FIELDS: tuple[str, ...] = tuple(f.name for f in fields(ModelConfig) if f.metadata.get("preset"))
+for _name, _preset_values in PRESETS.items():
+    if set(_preset_values) != set(PRESET_FIELDS):
+        raise RuntimeError(f"preset {_name!r} must set exactly {PRESET_FIELDS}")
+
+
+def _json_types() -> dict[str, type | tuple[type, ...]]:
+    """The JSON type of each field, from the annotations (a float field also takes an int)."""
+    out = {}
+    for name, hint in get_type_hints(ModelConfig).items():
+        origin = getattr(hint, "__origin__", hint)
+        out[name] = (int, float) if origin is float else origin
+    return out

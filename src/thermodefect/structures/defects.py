@@ -10,6 +10,7 @@ nearest neighbours).
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 import numpy as np
@@ -27,13 +28,23 @@ class DefectSpec:
     site_species: str  # species removed/replaced, or the neighbours of an interstitial
 
 
+# The grammar of defect names, declared once (settings validation uses it too):
+# V_X vacancy, X_Y antisite, X_i interstitial; X, Y element symbols.
+DEFECT_NAME = re.compile(r"^(V_[A-Z][a-z]?|[A-Z][a-z]?_[A-Z][a-z]?|[A-Z][a-z]?_i)$")
+
+
+def check_defect_name(name: str) -> tuple[str, str]:
+    """The two parts of a well-formed defect name, or a one-line error (compound not checked)."""
+    if not isinstance(name, str) or not DEFECT_NAME.match(name):
+        raise StructureError(f"defect name {name!r} is not of the form X_i, V_X or X_Y (e.g. As_i, V_Ga, As_Ga)")
+    a, b = name.split("_")
+    return a, b
+
+
 def parse_defect(name: str, cation: str, anion: str, interstitial_site: str | None = None) -> DefectSpec:
     """Interpret a defect name for the compound ``cation``-``anion``."""
-    parts = name.split("_")
     species = {cation, anion}
-    if len(parts) != 2:
-        raise StructureError(f"defect {name!r}: expected X_i, V_X or X_Y")
-    a, b = parts
+    a, b = check_defect_name(name)
     if a == "V":
         if b not in species:
             raise StructureError(f"defect {name!r}: {b} is not in the compound")
