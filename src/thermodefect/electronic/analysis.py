@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from thermodefect.core import keys
 from thermodefect.data.operators import BlockOperator, HamiltonianSample, orbital_offsets
 from thermodefect.electronic.bloch import bloch_pair, kspace_pair
 from thermodefect.electronic.eigen import Eigenstates, solve_dense, solve_near_gap
@@ -18,7 +19,7 @@ from thermodefect.settings import ElectronicSettings
 
 def defect_atoms_of(atoms) -> list[int] | None:
     """Defect site and neighbour indices of a defect cell, None for a pristine one."""
-    if atoms is None or "defect_site" not in atoms.info or atoms.info.get("defect") == "pristine":
+    if atoms is None or keys.DEFECT_SITE not in atoms.info or atoms.info.get(keys.DEFECT) == "pristine":
         return None
     from thermodefect.structures import defect_neighbours
 
@@ -151,7 +152,7 @@ def analyze_sample(
     settings = settings or ElectronicSettings()
     if atoms is None:
         atoms = sample.structure.to_atoms()
-        atoms.info.update({k: sample.metadata[k] for k in ("defect", "defect_site", "defect_index") if k in sample.metadata})
+        atoms.info.update({k: sample.metadata[k] for k in (keys.DEFECT, keys.DEFECT_SITE, keys.DEFECT_INDEX) if k in sample.metadata})
     if sample.realspace is not None:
         hamiltonian, overlap = sample.realspace
         result = analyze_operators(hamiltonian, overlap, sample.n_electrons, atoms, settings, solver=solver, target_ev=target_ev)

@@ -11,6 +11,7 @@ from typing import Sequence
 import numpy as np
 from ase import Atoms
 
+from thermodefect.core import keys
 from thermodefect.forcefield.training import ENERGY_KEY, FORCES_KEY
 
 
@@ -38,7 +39,7 @@ def force_field_errors(ensemble, labelled: Sequence[Atoms]) -> dict:
     e_ref = [float(a.info[ENERGY_KEY]) for a in labelled]
     f_ref = [np.asarray(a.arrays[FORCES_KEY]) for a in labelled]
     n_atoms = [len(a) for a in labelled]
-    defects = [str(a.info.get("defect", "unknown")) for a in labelled]
+    defects = [str(a.info.get(keys.DEFECT, "unknown")) for a in labelled]
     per_defect = {}
     for name in dict.fromkeys(defects):
         idx = [k for k, d in enumerate(defects) if d == name]

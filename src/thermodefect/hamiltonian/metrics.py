@@ -22,6 +22,7 @@ from typing import Sequence
 import numpy as np
 import scipy.linalg
 
+from thermodefect.core import keys
 from thermodefect.data.operators import orbital_offsets
 from thermodefect.hamiltonian.predict import predicted_outputs
 from thermodefect.hamiltonian.targets import PreparedSample, bloch_sum_numpy, prepare_sample
@@ -115,7 +116,7 @@ def evaluate(model, samples: Sequence, bands_near_gap: int = 30, batch_size: int
             blocks = blocks + potential_blocks(potentials, p.graph, p.edge_overlap, layout)
         err, on, hop = _errors(p, blocks, layout, potentials)
         all_err.append(err), on_err.append(on), hop_err.append(hop)
-        defect = str(p.metadata.get("defect", "unknown"))
+        defect = str(p.metadata.get(keys.DEFECT, "unknown"))
         per_defect.setdefault(defect, []).append(err)
         if target == "hamiltonian" and p.hamiltonian_gamma is not None:
             predicted = _gamma(p, blocks, potentials)

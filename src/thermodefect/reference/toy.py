@@ -50,6 +50,7 @@ import numpy as np
 from ase.calculators.calculator import Calculator, all_changes
 from ase.neighborlist import neighbor_list
 
+from thermodefect.core import keys
 from thermodefect.data.operators import BlockOperator, HamiltonianSample, Structure
 from thermodefect.core.errors import UserInputError
 from thermodefect.orbitals import n_orbitals, parse_basis
@@ -292,7 +293,7 @@ class ToyTightBinding(Calculator):
         """Labelled sample: real-space (H, S), electron count, Morse energy and forces."""
         hamiltonian, overlap = self.operators(atoms)
         energy, forces = self.morse_energy_forces(atoms)
-        metadata = {k: atoms.info[k] for k in ("defect", "temperature_k") if k in atoms.info}
+        metadata = {k: atoms.info[k] for k in (keys.DEFECT, keys.TEMPERATURE_K) if k in atoms.info}
         return HamiltonianSample(
             structure=hamiltonian.structure,
             basis=hamiltonian.basis,

@@ -17,6 +17,7 @@ import numpy as np
 from ase import Atoms
 from ase.neighborlist import neighbor_list
 
+from thermodefect.core import keys
 from thermodefect.structures.supercells import StructureError
 
 
@@ -107,8 +108,8 @@ def make_defect(pristine: Atoms, spec: DefectSpec) -> Atoms:
         atoms.append(spec.species)
         atoms.positions[-1] = site
         index = len(atoms) - 1
-        info["interstitial_site"] = spec.site_species
-    info.update(defect=spec.name, defect_site=np.asarray(site, float), defect_index=index)
+        info[keys.INTERSTITIAL_SITE] = spec.site_species
+    info.update({keys.DEFECT: spec.name, keys.DEFECT_SITE: np.asarray(site, float), keys.DEFECT_INDEX: index})
     atoms.info = info
     atoms.wrap()
     return atoms
@@ -120,14 +121,14 @@ def defect_neighbours(atoms: Atoms, cutoff_angstrom: float | None = None) -> lis
     For a vacancy, the atoms around the empty site. ``cutoff_angstrom``
     defaults to 1.2 x the shortest distance from the site.
     """
-    site = np.asarray(atoms.info["defect_site"], float)
+    site = np.asarray(atoms.info[keys.DEFECT_SITE], float)
     probe = atoms.copy()
     probe.append("H")
     probe.positions[-1] = site
     i, j, d = neighbor_list("ijd", probe, 6.0)
     mask = i == len(probe) - 1
     j, d = j[mask], d[mask]
-    centre = int(atoms.info.get("defect_index", -1))
+    centre = int(atoms.info.get(keys.DEFECT_INDEX, -1))
     if centre >= 0:
         keep = j != centre
         j, d = j[keep], d[keep]

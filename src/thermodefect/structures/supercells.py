@@ -8,6 +8,7 @@ import numpy as np
 from ase import Atoms
 from ase.build import bulk
 
+from thermodefect.core import keys
 from thermodefect.core.errors import UserInputError
 
 
@@ -87,5 +88,5 @@ def pristine_supercell(
     n = repeat_for_atoms(n_atoms, kind, len(cell))
     atoms = cell.repeat((n, n, n))
     atoms.info["supercell"] = f"{kind} {n}x{n}x{n}"
-    atoms.info["defect"] = "pristine"
+    atoms.info[keys.DEFECT] = "pristine"
     return atoms
