@@ -18,14 +18,14 @@ from typing import Any, Iterable
 
 import numpy as np
 
-from thermodefect.core import keys
+from thermodefect.core.keys import CONFIG_TYPE, DEFECT, TEMPERATURE_K
 from thermodefect.core.keys import structure_key
 from thermodefect.core.errors import UserInputError
 
 ENERGY_KEY = "REF_energy"  # float, eV
 FORCES_KEY = "REF_forces"  # (n_atoms, 3) float, eV/Å
 KEY_INFO = "structure_key"  # str, content hash
-METADATA_KEYS = (keys.CONFIG_TYPE, keys.DEFECT, keys.TEMPERATURE_K)
+METADATA_KEYS = (CONFIG_TYPE, DEFECT, TEMPERATURE_K)
 
 
 def labelled_atoms(atoms, energy_ev: float, forces_ev_per_angstrom: np.ndarray, metadata: dict[str, Any] | None = None):
@@ -40,7 +40,7 @@ def labelled_atoms(atoms, energy_ev: float, forces_ev_per_angstrom: np.ndarray, 
     for key, value in (metadata or {}).items():
         if value is not None:
             out.info[key] = value
-    out.info.setdefault(keys.CONFIG_TYPE, "Default")
+    out.info.setdefault(CONFIG_TYPE, "Default")
     out.info[KEY_INFO] = structure_key(atoms)
     return out
 

@@ -17,7 +17,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Iterable
 
-from thermodefect.core import keys
+from thermodefect.core.keys import CONFIG_TYPE, DEFECT, TEMPERATURE_K
 from thermodefect.data.forces import ForcesDataset, labelled_atoms
 from thermodefect.data.hamiltonians import HamiltonianDataset
 from thermodefect.core.keys import structure_key
@@ -136,7 +136,7 @@ def _plan(structures, keys, what, forces_ds, ham_ds, forces_ref, ham_ref) -> tup
 def _record_failure(path, task: LabelTask, metadata: dict[str, Any], exc: BaseException) -> None:
     line = {
         "key": task.key,
-        "defect": metadata.get(keys.DEFECT),
+        "defect": metadata.get(DEFECT),
         "reference": task.reference["name"],
         "targets": list(task.targets),
         "reason": f"{type(exc).__name__}: {exc}".splitlines()[0],
@@ -175,7 +175,7 @@ def label_structures(
     keys = [structure_key(atoms) for atoms in structures]
     meta_by_key = {}
     for atoms, key, meta in zip(structures, keys, metadata):
-        info = {k: atoms.info[k] for k in (keys.DEFECT, keys.TEMPERATURE_K, keys.CONFIG_TYPE) if k in atoms.info}
+        info = {k: atoms.info[k] for k in (DEFECT, TEMPERATURE_K, CONFIG_TYPE) if k in atoms.info}
         meta_by_key.setdefault(key, {**info, **meta})
     forces_ds = ForcesDataset(run.forces_dataset)
     ham_ds = HamiltonianDataset(run.hamiltonian_dataset)
