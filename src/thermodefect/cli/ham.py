@@ -70,9 +70,12 @@ def register(app: typer.Typer) -> None:
         run = _open_run(s)
         _threads(s)
         path = data or run.hamiltonian_dataset
-        _read_samples(path)  # exists and is not empty
+        if not path.exists():
+            raise UserInputError(f"{path}: no Hamiltonian dataset; label structures first (`thermodefect label`) or pass --data")
         dataset = HamiltonianDataset(path)
         keys = sorted(dataset.keys())
+        if not keys:
+            raise UserInputError(f"{path}: the Hamiltonian dataset is empty")
         if data is None and not all_labels and run.training_keys.is_file():
             import json
 
