@@ -17,7 +17,9 @@ Round 0 trains an ensemble on randomly displaced defect cells. Every round K:
               ``max_selected_per_round`` most uncertain at most.
 
 The loop stops when a round selects nothing (converged) or after
-``max_rounds`` trained rounds. Each step is an item of the manifest stage
+``max_rounds`` trained rounds. Each model file is recorded in the manifest
+(SHA-256) as soon as it is written, and the loop loads only the files the
+manifest names, after checking their bytes. Each step is an item of the manifest stage
 ``forcefield_al`` (``round-K/labels``, ``round-K/trained``, …), so a killed
 loop resumes at the step it was in and never relabels.
 
@@ -60,8 +62,13 @@ class ForceFieldALHooks(Protocol):
     def label(self, structures: list[Atoms]) -> list[Atoms]:
         """Label structures: copies with ``info["REF_energy"]`` (eV) and ``arrays["REF_forces"]`` (eV/Å); failures may be dropped."""
 
-    def train(self, train_file: Path, round_dir: Path, seed: int) -> None:
-        """Train (or resume) the ensemble of a round on ``train_file``, writing ``round_dir/model-K.model``."""
+    def train(self, train_file: Path, round_dir: Path, seed: int, keep: Callable[[Path], bool],
+              trained: Callable[[Path], None]) -> None:
+        """Train (or resume) the ensemble of a round on ``train_file``, writing ``round_dir/model-K.model``.
+
+        A model file for which ``keep`` says yes is kept (resume); every model
+        written is passed to ``trained`` at once.
+        """
 
 
 class MaceHooks:
@@ -73,8 +80,9 @@ class MaceHooks:
     def label(self, structures: list[Atoms]) -> list[Atoms]:
         return self.label_fn(structures)
 
-    def train(self, train_file: Path, round_dir: Path, seed: int) -> None:
-        train_ensemble(self.forcefield, train_file, round_dir, seed=seed)
+    def train(self, train_file: Path, round_dir: Path, seed: int, keep: Callable[[Path], bool],
+              trained: Callable[[Path], None]) -> None:
+        train_ensemble(self.forcefield, train_file, round_dir, seed=seed, keep=keep, trained=trained)
 
 
 @dataclass(frozen=True)
@@ -88,11 +96,6 @@ class ForceFieldALPaths:
 
     def round_dir(self, k: int) -> Path:
         return self.models / f"round-{k}"
-
-    def model_paths(self, k: int) -> list[Path]:
-        # model-K.model only (mace-torch also writes model-K_compiled.model)
-        found = [p for p in self.round_dir(k).glob("model-*.model") if p.stem.split("-", 1)[1].isdigit()]
-        return sorted(found, key=lambda p: int(p.stem.split("-", 1)[1]))
 
     @property
     def test_set(self) -> Path:
@@ -193,15 +196,24 @@ class ForceFieldActiveLearning:
             self._mark(f"round-{k}/labels")
         return _read(path)
 
+    def model_paths(self, k: int) -> list[Path]:
+        """Round ``k``'s ``model-N.model`` files, in N order: those the manifest names, bytes checked."""
+        folder = self.paths.round_dir(k).resolve()
+        recorded = [p for p in self.manifest.recorded_files(folder)
+                    if p.parent.resolve() == folder and p.suffix == ".model" and p.stem.split("-", 1)[-1].isdigit()]
+        recorded.sort(key=lambda p: int(p.stem.split("-", 1)[1]))
+        return [self.manifest.verified(p) for p in recorded]
+
     def _train(self, k: int) -> ForceFieldEnsemble:
         ff = self.settings.forcefield
         folder = self.paths.round_dir(k)
         if not self._done(f"round-{k}/trained"):
             train = [a for j in range(k + 1) for a in _read(self.paths.round_dir(j) / "labels.extxyz")]
             _write(folder / "train.extxyz", train)
-            self.hooks.train(folder / "train.extxyz", folder, self._seed("train", k))
+            self.hooks.train(folder / "train.extxyz", folder, self._seed("train", k), keep=self.manifest.holds,
+                             trained=lambda path: self.manifest.record_files([path]))
             self._mark(f"round-{k}/trained")
-        return ForceFieldEnsemble(self.paths.model_paths(k), device=ff.device, default_dtype=ff.default_dtype)
+        return ForceFieldEnsemble(self.model_paths(k), device=ff.device, default_dtype=ff.default_dtype)
 
     def _md(self, ensemble: ForceFieldEnsemble, folder: Path, temperatures_k, steps: int, interval: int, role: tuple) -> list[Atoms]:
         """Exploration MD of every cell at every temperature; ``role`` names the seed stream (with cell and T)."""
@@ -316,7 +328,7 @@ class ForceFieldActiveLearning:
             "rounds": len(metrics),
             "converged": converged,
             # Relative to the run directory, so a moved run directory still works.
-            "final_models": [str(p.relative_to(self.paths.root)) for p in self.paths.model_paths(len(metrics) - 1)],
+            "final_models": [str(p.relative_to(self.paths.root)) for p in self.model_paths(len(metrics) - 1)],
             "metrics": metrics,
         }
         atomic_write_json(self.paths.summary, summary)

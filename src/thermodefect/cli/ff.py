@@ -25,6 +25,17 @@ def register(app: typer.Typer) -> None:
 
         torch.set_num_threads(settings.compute.torch_threads)
 
+    def _ensemble(settings, run, model: Optional[list[Path]]):
+        """``--model`` files as given (read without running code from them), else the run's final models (hash-checked)."""
+        from thermodefect.forcefield import ForceFieldEnsemble
+        from thermodefect.forcefield.model_files import PICKLE_NOTE
+        from thermodefect.workflow.forcefield_hooks import final_models
+
+        for path in model or []:
+            typer.echo("note: " + PICKLE_NOTE.format(path=path), err=True)
+        ff = settings.forcefield
+        return ForceFieldEnsemble(model or final_models(run), device=ff.device, default_dtype=ff.default_dtype)
+
     @ff_app.command("train")
     @user_errors
     def train(
@@ -35,11 +46,20 @@ def register(app: typer.Typer) -> None:
         """Train (or fine-tune) an ensemble of MACE models on a labelled dataset."""
         from thermodefect.forcefield import train_ensemble
 
+        from thermodefect.core.errors import RunDirectoryError
+
         s = load_config(config)
         run = _open_run(s)
         _threads(s)
         out = output or run.root / "models" / "ff" / "trained"
-        paths = train_ensemble(s.forcefield, data or run.forces_dataset, out, seed=s.run.seed)
+        manifest = run.manifest
+        try:
+            manifest.inside(out)
+        except RunDirectoryError:  # a folder of the user's own: existing models there are theirs to keep
+            paths = train_ensemble(s.forcefield, data or run.forces_dataset, out, seed=s.run.seed)
+        else:  # in the run directory: keep only models the manifest names, record the new ones
+            paths = train_ensemble(s.forcefield, data or run.forces_dataset, out, seed=s.run.seed,
+                                   keep=manifest.holds, trained=lambda path: manifest.record_files([path]))
         for p in paths:
             typer.echo(f"model {p}")
 
@@ -77,9 +97,7 @@ def register(app: typer.Typer) -> None:
         """Energy/force errors of an ensemble on labelled data (JSON + parity plot)."""
         from ase.io import read
 
-        from thermodefect.workflow.forcefield_hooks import final_models
         from thermodefect.core.errors import UserInputError
-        from thermodefect.forcefield import ForceFieldEnsemble
         from thermodefect.forcefield.metrics import force_field_errors
         from thermodefect.report.figures import plot_force_parity
         from thermodefect.forcefield.training import check_training_data
@@ -93,7 +111,7 @@ def register(app: typer.Typer) -> None:
             raise UserInputError(f"{path}: labelled data not found; pass --data")
         check_training_data(path, min_frames=1)
         frames = list(read(str(path), index=":", format="extxyz"))
-        ensemble = ForceFieldEnsemble(model or final_models(run), device=s.forcefield.device, default_dtype=s.forcefield.default_dtype)
+        ensemble = _ensemble(s, run, model)
         errors = force_field_errors(ensemble, frames)
         figure = plot_force_parity(errors.pop("parity"), run.report / "figures" / "ff_eval_parity.png")
         atomic_write_json(run.results / "ff_eval.json", {"data": str(path), "models": [str(p) for p in ensemble.model_paths], **errors})
@@ -117,10 +135,8 @@ def register(app: typer.Typer) -> None:
         """NVT MD with the MACE force field per defect and temperature (resumable), under <run>/md/."""
         import numpy as np
 
-        from thermodefect.workflow.forcefield_hooks import final_models
         from thermodefect.dynamics import run_nvt, trajectory_name
         from thermodefect.core.errors import UserInputError
-        from thermodefect.forcefield import ForceFieldEnsemble
         from thermodefect.structures import build_cells
 
         s = load_config(config)
@@ -134,8 +150,7 @@ def register(app: typer.Typer) -> None:
         if temperature is not None and not 0 < temperature <= 5000:
             raise UserInputError(f"--temperature {temperature}: expected 0 < T <= 5000 K")
         temperatures = [temperature] if temperature is not None else s.temperatures.production_k
-        ensemble = ForceFieldEnsemble(model or final_models(run), device=s.forcefield.device, default_dtype=s.forcefield.default_dtype)
-        calculator = ensemble.calculator("first")
+        calculator = _ensemble(s, run, model).calculator("first")
         names = list(build_cells(s, s.supercells.production_atoms))
         for name, cell in cells.items():
             for temperature_k in temperatures:

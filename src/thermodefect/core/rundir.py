@@ -12,6 +12,12 @@ Layout (see DESIGN.md)::
 Progress is explicit: a stage is ``pending``, ``running``, ``done`` or
 ``failed``; stages record finished work items (by key) so a killed stage
 resumes without redoing them. Nothing is inferred from file times.
+
+Model files are recorded too: ``manifest["files"]`` maps each model file the
+package wrote (path relative to the run directory) to its SHA-256, and
+:meth:`Manifest.verified` is the only way back from a path read out of a run
+directory to a file that gets loaded. It refuses paths that leave the run
+directory, files the manifest does not name, and files that changed.
 """
 
 from __future__ import annotations
@@ -27,6 +33,7 @@ from thermodefect.core.files import atomic_write_json, atomic_write_text, explai
 
 SUBDIRS = ("data", "models/ff", "models/ham", "md", "results", "report/figures", "structures")
 STATUSES = ("pending", "running", "done", "failed")
+MODEL_SUFFIXES = (".model", ".pt", ".json")  # files of a model folder whose SHA-256 the manifest keeps
 
 
 class Manifest:
@@ -47,6 +54,7 @@ class Manifest:
             raise RunDirectoryError(f"{self.path}: manifest is not valid JSON; restore it or start a new run directory") from None
         if not isinstance(data, dict) or not isinstance(data.get("stages"), dict):
             raise RunDirectoryError(f"{self.path}: manifest has no 'stages' table")
+        _check_manifest(self.path, data)
         self._data = data
 
     # -- reading ---------------------------------------------------------
@@ -113,11 +121,108 @@ class Manifest:
         stage["info"]["error"] = reason
         self._write()
 
+    # -- model files -------------------------------------------------------
+    @property
+    def root(self) -> Path:
+        return self.path.parent
+
+    def inside(self, path: str | Path) -> Path:
+        """``path`` (relative paths are taken from the run directory) if it resolves inside the run directory."""
+        candidate = Path(path) if Path(path).is_absolute() else self.root / path
+        resolved, root = candidate.resolve(), self.root.resolve()
+        if resolved != root and root not in resolved.parents:
+            raise RunDirectoryError(f"{path}: outside the run directory {self.root}; refused")
+        return resolved
+
+    def _relative(self, path: str | Path) -> str:
+        return self.inside(path).relative_to(self.root.resolve()).as_posix()
+
+    def record_files(self, paths: Iterable[str | Path]) -> None:
+        """Record the SHA-256 of files this package just wrote (they must lie in the run directory)."""
+        self._load()
+        table = self._data.setdefault("files", {})
+        for path in paths:
+            table[self._relative(path)] = {"sha256": sha256_file(self.inside(path))}
+        self._write()
+
+    def recorded_files(self, under: str | Path | None = None) -> list[Path]:
+        """Files the manifest names, optionally only those under the folder ``under`` of the run."""
+        self._load()
+        names = sorted(self._data.get("files", {}))
+        if under is not None:
+            prefix = self._relative(under) + "/"
+            names = [n for n in names if n.startswith(prefix)]
+        return [self.root / n for n in names]
+
+    def holds(self, path: str | Path) -> bool:
+        """Whether the manifest names ``path`` (then its bytes are checked: a changed file is refused)."""
+        self._load()
+        if self._relative(path) not in self._data.get("files", {}):
+            return False
+        self.verified(path)
+        return True
+
+    def verified(self, path: str | Path) -> Path:
+        """``path`` if the manifest names it and its bytes are the ones recorded; else one-line refusal."""
+        rel = self._relative(path)
+        self._load()
+        entry = self._data.get("files", {}).get(rel)
+        if entry is None:
+            raise RunDirectoryError(f"{self.root / rel}: not a file this run wrote (the manifest does not name it); refused")
+        if not (self.root / rel).is_file():
+            raise RunDirectoryError(f"{self.root / rel}: missing; redo its stage with `thermodefect run CONFIG --only STAGE`")
+        if sha256_file(self.root / rel) != entry.get("sha256"):
+            raise RunDirectoryError(
+                f"{self.root / rel}: changed since this run wrote it (SHA-256 differs from the manifest); refused. "
+                "Restore the file or redo its stage with `thermodefect run CONFIG --only STAGE`"
+            )
+        return self.root / rel
+
+    def record_folder(self, folder: str | Path, suffixes: tuple[str, ...] = MODEL_SUFFIXES) -> None:
+        """Record every model file (by suffix) under ``folder``: what a training step just wrote."""
+        folder = self.inside(folder)
+        self.record_files(p for p in sorted(folder.rglob("*")) if p.is_file() and p.suffix in suffixes)
+
+    def verified_folder(self, folder: str | Path, suffixes: tuple[str, ...] = MODEL_SUFFIXES) -> Path:
+        """``folder`` if every model file under it is one the manifest names, unchanged (no extra members)."""
+        folder = self.inside(folder)
+        for path in sorted(folder.rglob("*")):
+            if path.is_file() and path.suffix in suffixes:
+                self.verified(path)
+        return folder
+
     def reset(self, name: str) -> None:
         """Forget a stage (to recompute it)."""
         self._load()
         self._data["stages"].pop(name, None)
         self._write()
+
+
+def sha256_file(path: str | Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _check_manifest(path: Path, data: dict) -> None:
+    """Types of every field the package reads, so a hand-edited manifest fails here, in one line."""
+    def bad(what: str) -> RunDirectoryError:
+        return RunDirectoryError(f"{path}: {what}; restore the manifest or start a new run directory")
+
+    for name, stage in data["stages"].items():
+        if not isinstance(stage, dict):
+            raise bad(f"stage {name!r} is not a table")
+        if stage.get("status", "pending") not in STATUSES:
+            raise bad(f"stage {name!r} has status {stage.get('status')!r}, not one of {', '.join(STATUSES)}")
+        if not isinstance(stage.get("items", []), list) or not all(isinstance(k, str) for k in stage.get("items", [])):
+            raise bad(f"stage {name!r}: 'items' must be a list of strings")
+        if not isinstance(stage.get("info", {}), dict):
+            raise bad(f"stage {name!r}: 'info' must be a table")
+    files = data.get("files", {})
+    if not isinstance(files, dict) or not all(isinstance(v, dict) and isinstance(v.get("sha256"), str) for v in files.values()):
+        raise bad("'files' must map paths to {\"sha256\": ...} tables")
 
 
 class RunDirectory:
@@ -252,6 +357,7 @@ class RunDirectory:
         otherwise mix settings silently.
         """
         run = cls(root)
+        _check_new_root(run)
         digest = hashlib.sha256(config_text.encode()).hexdigest()
         if run.config_path.exists():
             if hashlib.sha256(run.config_path.read_bytes()).hexdigest() != digest:
@@ -268,3 +374,17 @@ class RunDirectory:
         if not run.manifest_path.exists():
             atomic_write_json(run.manifest_path, {"version": 1, "config_sha256": digest, "stages": {}})
         return run
+
+
+def _check_new_root(run: RunDirectory) -> None:
+    """Refuse roots a run must not write into: empty, ``/``, or someone else's non-empty folder."""
+    resolved = run.root.expanduser().resolve()
+    if resolved == Path(resolved.anchor) or resolved == Path.home().resolve():
+        raise RunDirectoryError(f"run.directory = {str(run.root)!r} resolves to {resolved}; choose a folder of its own")
+    if resolved.is_file():
+        raise RunDirectoryError(f"run.directory {run.root} is a file; choose a folder")
+    if resolved.is_dir() and not run.manifest_path.exists() and any(resolved.iterdir()):
+        raise RunDirectoryError(
+            f"run.directory {run.root} is a non-empty folder without a thermodefect manifest; "
+            "choose a new or empty folder (an existing run is recognised by its manifest.json)"
+        )

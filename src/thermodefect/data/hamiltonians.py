@@ -193,6 +193,9 @@ class HamiltonianDataset:
         if key not in index:
             raise KeyError(f"{self.path}: no sample {key!r}")
         shard = self.path.parent / index[key]["shard"]
+        # The index is data: a shard path that leaves the shard folder (``../``, absolute) is never read.
+        if self.shard_dir.resolve() not in shard.resolve().parents:
+            raise DatasetError(f"{self.path}: sample {key} points outside {self.shard_dir.name}/ ({index[key]['shard']}); refused")
         try:
             return read_sample_file(shard)
         except (OSError, KeyError, ValueError, json.JSONDecodeError) as exc:

@@ -56,27 +56,32 @@ class ForceFieldEnsemble:
 
     All models run on every structure through one
     :class:`mace.calculators.MACECalculator` committee (one neighbour list,
-    one graph per structure, one forward pass per model).
+    one graph per structure, one forward pass per model). The files are read
+    by :func:`~thermodefect.forcefield.model_files.read_mace_model`, which
+    never runs code from them; paths out of a run directory must first pass
+    :meth:`~thermodefect.core.rundir.Manifest.verified`.
     """
 
     def __init__(self, model_paths: Sequence[str | Path], device: str = "cpu", default_dtype: str = "float32"):
+        from thermodefect.forcefield.model_files import read_mace_model
+
         self.model_paths = [Path(p) for p in model_paths]
         missing = [str(p) for p in self.model_paths if not p.is_file()]
         if not self.model_paths or missing:
             raise ForceFieldError(f"MACE model file(s) not found: {', '.join(missing) or '(none given)'}")
         self.device = device
         self.default_dtype = default_dtype
-        self._committee = self._calculator([str(p) for p in self.model_paths])
+        models = [read_mace_model(p) for p in self.model_paths]
+        self._models = [m.double() if default_dtype == "float64" else m.float() for m in models]
+        self._committee = self._calculator(self._models)
 
-    def _calculator(self, paths: list[str]):
+    def _calculator(self, models: list):
         from mace.calculators import MACECalculator
 
         try:
-            return MACECalculator(model_paths=paths, device=self.device, default_dtype=self.default_dtype)
-        except Exception as exc:  # noqa: BLE001
-            # mace-torch's .model files are pickled modules; a wrong file fails in
-            # unpickling with any exception type (UnpicklingError, EOFError, ...).
-            raise ForceFieldError(f"cannot load MACE model(s) {paths}: {type(exc).__name__}") from None
+            return MACECalculator(models=models, device=self.device, default_dtype=self.default_dtype)
+        except Exception as exc:  # a device mace-torch cannot use, ...
+            raise ForceFieldError(f"cannot run MACE model(s) {[str(p) for p in self.model_paths]} on {self.device}: {type(exc).__name__}: {exc}".splitlines()[0]) from None
 
     def __len__(self) -> int:
         return len(self.model_paths)
@@ -119,5 +124,5 @@ class ForceFieldEnsemble:
         if mode == "mean":
             return self._committee
         if mode == "first":
-            return self._calculator([str(self.model_paths[0])])
+            return self._calculator(self._models[:1])
         raise ValueError(f"calculator mode must be 'first' or 'mean', got {mode!r}")

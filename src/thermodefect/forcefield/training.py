@@ -8,24 +8,28 @@ naive fine-tuning (all weights continue from the foundation) or, with
 ``replay_file``, mace-torch's multihead fine-tuning with a replay head.
 
 Everything mace-torch writes (logs, checkpoints, results, the ``.model``
-file) lands in the model's output directory.
+file) lands in the model's output directory. mace-torch ``torch.load``s
+pickles without restriction, so nothing it loads comes from outside this
+process: its checkpoints go to a fresh private folder per model (removed
+after training), and a foundation model is first rebuilt from its weights by
+:func:`~thermodefect.forcefield.model_files.rewrite_mace_model` into
+``<output_dir>/foundation.model``.
 """
 
 from __future__ import annotations
 
 import contextlib
+import shutil
 import sys
+import tempfile
+import traceback
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
-from thermodefect.core.errors import UserInputError
+from thermodefect.forcefield.model_files import PICKLE_NOTE, ForceFieldError, rewrite_mace_model
 
 ENERGY_KEY = "REF_energy"  # info key, eV
 FORCES_KEY = "REF_forces"  # arrays key, (n_atoms, 3) eV/Å
-
-
-class ForceFieldError(UserInputError):
-    """A force-field input (model file, training file, foundation name) that cannot be used."""
 
 
 def resolve_foundation_model(name_or_path: str) -> str:
@@ -33,7 +37,7 @@ def resolve_foundation_model(name_or_path: str) -> str:
 
     A local file is used as is (fully offline). A mace-torch name is fetched
     into mace-torch's cache now, so that a missing network gives one clear
-    line instead of a traceback deep inside training.
+    line instead of a traceback deep inside training. Returns the local file.
     """
     if Path(name_or_path).expanduser().is_file():
         return str(Path(name_or_path).expanduser().resolve())
@@ -45,13 +49,12 @@ def resolve_foundation_model(name_or_path: str) -> str:
             f"({', '.join(n for n in mace_mp_names if n)})"
         )
     try:
-        download_mace_mp_checkpoint(name_or_path)
+        return str(download_mace_mp_checkpoint(name_or_path))
     except Exception as exc:  # urllib/socket/HTTP errors vary by platform
         raise ForceFieldError(
             f"cannot fetch foundation model {name_or_path!r} ({type(exc).__name__}); "
             "download it elsewhere and set forcefield.foundation_model to the local .model file path"
         ) from None
-    return name_or_path
 
 
 def mace_arguments(
@@ -62,6 +65,7 @@ def mace_arguments(
     name: str = "model",
     valid_file: Path | None = None,
     foundation: str | None = None,
+    checkpoints_dir: Path | None = None,
 ) -> list[str]:
     """Command-line arguments for mace-torch's trainer from :class:`ForceFieldSettings`."""
     out = Path(output_dir)
@@ -74,7 +78,7 @@ def mace_arguments(
         f"--work_dir={out}",
         f"--model_dir={out}",
         f"--log_dir={out / 'logs'}",
-        f"--checkpoints_dir={out / 'checkpoints'}",
+        f"--checkpoints_dir={checkpoints_dir or out / 'checkpoints'}",
         f"--results_dir={out / 'results'}",
         f"--downloads_dir={out / 'downloads'}",
         "--model=MACE",
@@ -161,7 +165,6 @@ def train_model(
     """
     import torch
     from mace.cli.run_train import run
-    from mace.tools import build_default_arg_parser
 
     train_file = Path(train_file)
     check_training_data(train_file, min_frames=1 if valid_file else 2)
@@ -169,8 +172,14 @@ def train_model(
         check_training_data(Path(valid_file), min_frames=1)
     output_dir = Path(output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
-    foundation = resolve_foundation_model(ff.foundation_model) if ff.foundation_model else None
-    argv = mace_arguments(ff, train_file, output_dir, seed, name, Path(valid_file) if valid_file else None, foundation)
+    foundation = None
+    if ff.foundation_model:
+        source = resolve_foundation_model(ff.foundation_model)
+        print("note: " + PICKLE_NOTE.format(path=source), file=sys.stderr, flush=True)
+        foundation = str(rewrite_mace_model(source, output_dir / "foundation.model"))
+    checkpoints = Path(tempfile.mkdtemp(prefix=f"{name}-checkpoints-", dir=output_dir))
+    argv = mace_arguments(ff, train_file, output_dir, seed, name, Path(valid_file) if valid_file else None, foundation, checkpoints)
+    args = _parse_mace_arguments(argv)
     dtype = torch.get_default_dtype()
     console_log = output_dir / f"{name}.console.log"
     print(f"training MACE model {name} (seed {seed}); mace-torch output: {console_log}", file=sys.stderr, flush=True)
@@ -179,13 +188,36 @@ def train_model(
         # console; keep the user's terminal readable and the details on disk.
         with _restore_root_logging(), open(console_log, "a") as sink, \
                 contextlib.redirect_stdout(sink), contextlib.redirect_stderr(sink):
-            run(build_default_arg_parser().parse_args(argv))
+            try:
+                run(args)
+            except (Exception, SystemExit) as exc:  # mace-torch raises anything, or exits
+                traceback.print_exc(file=sink)
+                raise ForceFieldError(f"mace-torch training of {name} failed ({_reason(exc)}); details in {console_log}") from None
     finally:
         torch.set_default_dtype(dtype)  # mace-torch sets it globally
+        shutil.rmtree(checkpoints, ignore_errors=True)
     model_path = output_dir / f"{name}.model"
     if not model_path.is_file():
         raise ForceFieldError(f"mace-torch finished without writing {model_path}; see {output_dir / 'logs'}")
     return model_path
+
+
+def _reason(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[-1]}" if text else type(exc).__name__
+
+
+def _parse_mace_arguments(argv: list[str]):
+    """mace-torch's parsed arguments; a value it refuses is one line here, not a usage text in a log file."""
+    from mace.tools import build_default_arg_parser
+
+    parser = build_default_arg_parser()
+
+    def refuse(message: str):
+        raise ForceFieldError(f"mace-torch refused the training options: {message}")
+
+    parser.error = refuse
+    return parser.parse_args(argv)
 
 
 def train_ensemble(
@@ -194,17 +226,22 @@ def train_ensemble(
     output_dir: str | Path,
     seed: int,
     valid_file: str | Path | None = None,
+    keep: Callable[[Path], bool] = Path.is_file,
+    trained: Callable[[Path], None] = lambda path: None,
 ) -> list[Path]:
     """Train ``ff.ensemble_size`` models differing only in seed (``seed + k``).
 
-    Model k is ``<output_dir>/model-k.model``; models already present are
-    kept, so an interrupted ensemble resumes with the next model.
+    Model k is ``<output_dir>/model-k.model``. A model for which ``keep``
+    says yes is kept, so an interrupted ensemble resumes with the next model
+    (a run directory keeps only the files its manifest names); ``trained``
+    is told of each model as soon as it is written.
     """
     paths = []
     for k in range(ff.ensemble_size):
         path = Path(output_dir) / f"model-{k}.model"
-        if not path.is_file():
+        if not keep(path):
             train_model(ff, train_file, output_dir, seed + k, name=f"model-{k}", valid_file=valid_file)
+            trained(path)
         paths.append(path)
     return paths
 

@@ -52,8 +52,20 @@ def run_forcefield_al(settings, run: RunDirectory, cells: dict[str, Atoms], labe
 
 
 def final_models(run: RunDirectory) -> list[Path]:
-    """Model files of the last round of a finished loop (from ``results/ff_al_summary.json``)."""
+    """Model files of the last round of a finished loop (from ``results/ff_al_summary.json``).
+
+    Each must lie in the run directory and be a file the manifest names with
+    unchanged bytes (:meth:`~thermodefect.core.rundir.Manifest.verified`).
+    """
     summary = run.forcefield_al_summary
     if not summary.exists():
         raise UserInputError(f"{summary}: no force-field active-learning result yet; run `thermodefect ff al` first or pass --model")
-    return [run.root / p for p in json.loads(summary.read_text())["final_models"]]
+    repair = "redo the stage with `thermodefect run CONFIG --only forcefield_al`"
+    try:
+        names = json.loads(summary.read_text())["final_models"]
+    except (json.JSONDecodeError, UnicodeDecodeError, KeyError, TypeError):
+        raise UserInputError(f"{summary}: unreadable or has no 'final_models' list; {repair}") from None
+    if not isinstance(names, list) or not names or not all(isinstance(n, str) for n in names):
+        raise UserInputError(f"{summary}: 'final_models' must be a non-empty list of paths; {repair}")
+    manifest = run.manifest
+    return [manifest.verified(name) for name in names]
