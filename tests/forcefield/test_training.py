@@ -49,3 +49,19 @@ def test_unfetchable_named_foundation_suggests_a_local_path(monkeypatch):
     with pytest.raises(UserInputError, match="local .model file path") as err:
         training.resolve_foundation_model("small")
     assert "\n" not in str(err.value)
+
+
+def test_mace_torch_argument_refusal_is_one_line_on_the_terminal(tmp_path, albe_training_file, tiny_mace):
+    """argparse would print a usage text into the console log and exit; the reason must reach the user."""
+    bad = tiny_mace.model_copy(update={"device": "tpu"})  # past settings validation, as a plugin could pass it
+    with pytest.raises(UserInputError, match="mace-torch refused the training options: .*tpu") as err:
+        train_model(bad, albe_training_file, tmp_path, seed=1)
+    assert "\n" not in str(err.value)
+
+
+def test_mace_torch_failure_inside_training_names_the_log(tmp_path, albe_training_file, tiny_mace):
+    bad = tiny_mace.model_copy(update={"e0s": "{99: -1.0}"})  # an element the data does not have
+    with pytest.raises(UserInputError, match="mace-torch training of model failed .*details in .*console.log") as err:
+        train_model(bad, albe_training_file, tmp_path, seed=1)
+    assert "\n" not in str(err.value)
+    assert "Traceback" in (tmp_path / "model.console.log").read_text()

@@ -88,3 +88,37 @@ def test_permission_error_message_even_as_root(tmp_path, monkeypatch):
     monkeypatch.setattr(Path, "mkdir", denied)
     with pytest.raises(RunDirectoryError, match="permission denied"):
         RunDirectory.create(tmp_path / "run", "a = 1\n")
+
+
+@pytest.mark.parametrize("stages, fragment", [
+    ({"md": "done"}, "not a table"),
+    ({"md": {"status": "finished"}}, "status 'finished'"),
+    ({"md": {"status": "done", "items": "As_Ga/100"}}, "'items' must be a list"),
+    ({"md": {"status": "done", "info": [1, 2]}}, "'info' must be a table"),
+])
+def test_manifest_with_wrong_types_is_one_line(tmp_path, stages, fragment):
+    path = tmp_path / "manifest.json"
+    path.write_text(json.dumps({"version": 1, "stages": stages}))
+    with pytest.raises(RunDirectoryError, match=fragment) as err:
+        Manifest(path).status("md")
+    assert "\n" not in str(err.value) and "restore the manifest" in str(err.value)
+
+
+def test_model_files_are_recorded_verified_and_confined(tmp_path):
+    run = RunDirectory.create(tmp_path / "run", "a = 1\n")
+    model = run.model_round("ham", 0) / "member-0" / "model.pt"
+    model.parent.mkdir(parents=True)
+    model.write_bytes(b"weights")
+    run.manifest.record_folder(run.model_round("ham", 0))
+    assert run.manifest.verified_folder(run.model_round("ham", 0)) == run.model_round("ham", 0).resolve()
+    assert run.manifest.holds(model) and not run.manifest.holds(run.root / "other.pt")
+    (model.parent.parent / "member-7").mkdir()
+    (model.parent.parent / "member-7" / "model.pt").write_bytes(b"planted")
+    with pytest.raises(RunDirectoryError, match="member-7/model.pt: not a file this run wrote"):
+        run.manifest.verified_folder(run.model_round("ham", 0))
+    model.write_bytes(b"changed")
+    with pytest.raises(RunDirectoryError, match="changed since this run wrote it"):
+        run.manifest.verified(model)
+    for outside in ("../elsewhere.pt", str(tmp_path / "elsewhere.pt"), "models/../../elsewhere.pt"):
+        with pytest.raises(RunDirectoryError, match="outside the run directory"):
+            run.manifest.verified(outside)
