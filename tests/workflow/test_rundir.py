@@ -119,6 +119,6 @@ def test_model_files_are_recorded_verified_and_confined(tmp_path):
     model.write_bytes(b"changed")
     with pytest.raises(RunDirectoryError, match="changed since this run wrote it"):
         run.manifest.verified(model)
-    for outside in ("../elsewhere.pt", str(tmp_path / "elsewhere.pt"), "models/../../elsewhere.pt"):
+    for outside in (run.root / "../elsewhere.pt", tmp_path / "elsewhere.pt", run.root / "models/../../elsewhere.pt"):
         with pytest.raises(RunDirectoryError, match="outside the run directory"):
             run.manifest.verified(outside)

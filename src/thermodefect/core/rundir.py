@@ -127,9 +127,8 @@ class Manifest:
         return self.path.parent
 
     def inside(self, path: str | Path) -> Path:
-        """``path`` (relative paths are taken from the run directory) if it resolves inside the run directory."""
-        candidate = Path(path) if Path(path).is_absolute() else self.root / path
-        resolved, root = candidate.resolve(), self.root.resolve()
+        """``path``, resolved, if it lies inside the run directory (join names stored in run files to the root first)."""
+        resolved, root = Path(path).resolve(), self.root.resolve()
         if resolved != root and root not in resolved.parents:
             raise RunDirectoryError(f"{path}: outside the run directory {self.root}; refused")
         return resolved

@@ -68,4 +68,4 @@ def final_models(run: RunDirectory) -> list[Path]:
     if not isinstance(names, list) or not names or not all(isinstance(n, str) for n in names):
         raise UserInputError(f"{summary}: 'final_models' must be a non-empty list of paths; {repair}")
     manifest = run.manifest
-    return [manifest.verified(name) for name in names]
+    return [manifest.verified(run.root / name) for name in names]  # an absolute name stays absolute (and is refused)
