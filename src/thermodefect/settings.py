@@ -4,22 +4,94 @@ Every section rejects unknown keys (``extra="forbid"``) so a typo is an error,
 not a silently ignored option. Defaults follow the published GaAs protocol
 where that is affordable; ``configs/demo.toml`` is the small embedded demo.
 Units: Å, eV, fs, K.
+
+Every number is bounded: floats must be finite (``allow_inf_nan=False``, also
+for the strings "inf" and "nan"), counts have an upper limit (``MAX_COUNT``,
+``MAX_STEPS``, ``MAX_CELL_ATOMS``) and physical quantities a sensible range
+(stated next to each field), so a typo such as ``production_steps = 1e24`` is
+refused when the config is loaded, not hours into a run. Checks that need the
+reference registry or torch live in :mod:`thermodefect.workflow.preflight`.
 """
 
 from __future__ import annotations
 
+import math
 import re
 import tomllib
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from thermodefect.core.errors import UserInputError
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+# Upper limits of counts. Far above any real run, low enough that a slip of the
+# exponent (1e24) or of the unit is refused at load time instead of allocating or
+# looping for ever.
+MAX_STEPS = 10**9  # MD steps, sample intervals (1e9 x 2 fs = 2 µs of dynamics)
+MAX_COUNT = 10**6  # epochs, rounds, snapshots, structures, batch and basis sizes
+MAX_WORKERS = 4096  # processes, threads, Parsl nodes and blocks
+MAX_ENSEMBLE = 100  # members of a model ensemble
+# Atoms per supercell: ten times the largest published transfer cell (432). Labels and
+# Hamiltonians of much larger cells exhaust memory (a 512,000-atom config grew to 17 GB
+# before failing) and the limit is checked before anything is built.
+MAX_CELL_ATOMS = 5000
+MAX_SEED = 2**31 - 1  # mace-torch calls np.random.seed (32-bit); seed + small offsets stay below 2**32
 
 
-PositiveFloat = Annotated[float, Field(gt=0)]
-PositiveInt = Annotated[int, Field(gt=0)]
-Temperature = Annotated[float, Field(gt=0, le=5000, description="K")]
+def _at_most(limit: int, hint: str = "") -> BeforeValidator:
+    """Refuse a number above ``limit`` before int parsing (which fails obscurely for 1e24)."""
+
+    def check(value):
+        if isinstance(value, (int, float)) and not isinstance(value, bool) and value > limit:
+            raise ValueError(f"must be at most {limit}{hint}")
+        return value
+
+    return BeforeValidator(check)
+
+
+Count = Annotated[int, _at_most(MAX_COUNT), Field(gt=0, le=MAX_COUNT)]
+NonNegativeCount = Annotated[int, _at_most(MAX_COUNT), Field(ge=0, le=MAX_COUNT)]
+StepCount = Annotated[int, _at_most(MAX_STEPS), Field(gt=0, le=MAX_STEPS)]
+NonNegativeStepCount = Annotated[int, _at_most(MAX_STEPS), Field(ge=0, le=MAX_STEPS)]
+WorkerCount = Annotated[int, _at_most(MAX_WORKERS), Field(gt=0, le=MAX_WORKERS)]
+CellAtoms = Annotated[
+    int,
+    _at_most(MAX_CELL_ATOMS, " atoms per cell (memory and labelling cost grow with the cell); use a smaller supercell"),
+    Field(gt=0, le=MAX_CELL_ATOMS),
+]
+Temperature = Annotated[float, Field(gt=0, le=5000, description="K")]  # (0, 5000] K: GaAs melts at 1511 K
+Weight = Annotated[float, Field(ge=0, le=1e6)]  # loss weights, dimensionless
+# Learning rates: positive and finite, no upper limit (a huge one is a legitimate way to
+# provoke and test divergence handling; training refuses a non-finite loss itself).
+LearningRate = Annotated[float, Field(gt=0)]
+
+_DEVICE = re.compile(r"cpu|cuda(:\d+)?|mps")
+
+
+def _check_device(value: str) -> str:
+    if not _DEVICE.fullmatch(value):
+        raise ValueError('unknown device; use "cpu", "cuda", "cuda:N" (N = GPU index) or "mps"')
+    return value
+
+
+# A torch device name: "cpu", "cuda", "cuda:N" or "mps". Whether it exists on this
+# machine is checked by the preflight (it needs torch).
+Device = Annotated[str, AfterValidator(_check_device)]
+
+_IRREP = r"\s*(?:(\d+)x)?(\d+)[eo]\s*"
+_IRREPS = re.compile(rf"{_IRREP}(?:\+{_IRREP})*")
+
+
+def _check_irreps(value: str) -> str:
+    if not _IRREPS.fullmatch(value):
+        raise ValueError('not an e3nn irreps string; write multiplicity x l parity joined by "+", e.g. "16x0e+8x1o+4x2e"')
+    if any(int(m) == 0 for m in re.findall(r"(\d+)x", value)):
+        raise ValueError("multiplicities must be at least 1")
+    return value
+
+
+# e3nn irreps syntax ("16x0e+8x1o+4x2e"), checked without importing e3nn.
+Irreps = Annotated[str, AfterValidator(_check_irreps)]
 
 
 class SettingsError(UserInputError):
@@ -27,12 +99,27 @@ class SettingsError(UserInputError):
 
 
 class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, allow_inf_nan=False)
 
 
 class RunSettings(_Section):
+    # Created by the run; "" (the current directory) and a filesystem root are refused.
     directory: Path = Path("run")
-    seed: int = 7
+    seed: Annotated[int, _at_most(MAX_SEED), Field(ge=0, le=MAX_SEED)] = 7  # 0 .. 2**31 - 1
+
+    @field_validator("directory", mode="before")
+    @classmethod
+    def _not_empty(cls, value):
+        if isinstance(value, str) and not value.strip():
+            raise ValueError('is empty; name a new folder, e.g. directory = "run"')
+        return value
+
+    @field_validator("directory")
+    @classmethod
+    def _not_root(cls, value: Path) -> Path:
+        if value == Path(value.anchor) or value.resolve() == Path(value.resolve().anchor):
+            raise ValueError('is a filesystem root; name a new folder, e.g. directory = "run"')
+        return value
 
 
 class MaterialSettings(_Section):
@@ -40,7 +127,8 @@ class MaterialSettings(_Section):
 
     cation: str = "Ga"
     anion: str = "As"
-    lattice_constant_angstrom: PositiveFloat = 5.65
+    # 2-15 Å: every zincblende compound lies in 5.4-6.5 Å; outside this range it is a unit slip.
+    lattice_constant_angstrom: Annotated[float, Field(ge=2.0, le=15.0)] = 5.65
     # "fixed": use lattice_constant_angstrom; "relax": fit the reference's own
     # equilibrium lattice constant (E(a) scan) before building supercells.
     lattice: Literal["fixed", "relax"] = "fixed"
@@ -73,12 +161,12 @@ def _cell_atoms_ok(n_atoms: int, kind: str) -> bool:
 
 
 class SupercellSettings(_Section):
-    """Pristine supercell sizes in atoms: cubic 8n^3 or primitive 2n^3."""
+    """Pristine supercell sizes in atoms: cubic 8n^3 or primitive 2n^3, each at most ``MAX_CELL_ATOMS``."""
 
     kind: Literal["cubic", "primitive"] = "primitive"
-    training_atoms: PositiveInt = 128
-    production_atoms: PositiveInt = 128
-    transfer_atoms: list[PositiveInt] = [250, 432]
+    training_atoms: CellAtoms = 128
+    production_atoms: CellAtoms = 128
+    transfer_atoms: list[CellAtoms] = [250, 432]
 
     @model_validator(mode="after")
     def _sizes(self) -> "SupercellSettings":
@@ -135,8 +223,8 @@ class ReferenceSettings(_Section):
 
     name: str = "xtb"
     options: dict[str, Any] = {"method": "GFN1-xTB"}
-    timeout_s: PositiveFloat = 1800.0
-    retries: Annotated[int, Field(ge=0)] = 1
+    timeout_s: Annotated[float, Field(gt=0, le=1e6)] = 1800.0  # per calculation, s; at most 1e6 s (11.6 days)
+    retries: Annotated[int, _at_most(100), Field(ge=0, le=100)] = 1  # attempts after the first, at most 100
 
 
 class ReferencesSettings(_Section):
@@ -145,36 +233,37 @@ class ReferencesSettings(_Section):
 
 
 class LabellingSettings(_Section):
-    rattled_per_defect: PositiveInt = 20
-    rattle_stdev_angstrom: PositiveFloat = 0.05
+    rattled_per_defect: Count = 20
+    # (0, 1] Å: a larger rattle pushes atoms onto each other (GaAs bonds are 2.45 Å).
+    rattle_stdev_angstrom: Annotated[float, Field(gt=0, le=1.0)] = 0.05
 
 
 class ForceFieldSettings(_Section):
     """MACE model and mace-torch training options."""
 
     foundation_model: str | None = None  # mace-torch name (e.g. "small") or local file path
-    ensemble_size: PositiveInt = 3
-    r_max_angstrom: PositiveFloat = 5.0
-    num_channels: PositiveInt = 64
+    ensemble_size: Annotated[int, _at_most(MAX_ENSEMBLE), Field(gt=0, le=MAX_ENSEMBLE)] = 3
+    r_max_angstrom: Annotated[float, Field(gt=0, le=20.0)] = 5.0  # (0, 20] Å
+    num_channels: Annotated[int, _at_most(1024), Field(gt=0, le=1024)] = 64  # at most 1024
     max_L: Annotated[int, Field(ge=0, le=3)] = 1
     num_interactions: Annotated[int, Field(ge=1, le=4)] = 2
     correlation: Annotated[int, Field(ge=1, le=4)] = 3
-    max_num_epochs: PositiveInt = 200
-    patience: PositiveInt = 30
-    batch_size: PositiveInt = 5
-    learning_rate: PositiveFloat = 0.01
-    energy_weight: PositiveFloat = 1.0
-    forces_weight: PositiveFloat = 100.0
+    max_num_epochs: Count = 200
+    patience: Count = 30
+    batch_size: Count = 5
+    learning_rate: LearningRate = 0.01
+    energy_weight: Annotated[float, Field(gt=0, le=1e6)] = 1.0  # (0, 1e6]
+    forces_weight: Annotated[float, Field(gt=0, le=1e6)] = 100.0  # (0, 1e6]
     valid_fraction: Annotated[float, Field(gt=0, lt=1)] = 0.1
     default_dtype: Literal["float32", "float64"] = "float32"
-    device: str = "cpu"
+    device: Device = "cpu"
     # Isolated-atom energies: "average" (least squares on the training set),
     # "foundation" (from the foundation model) or a dict string "{31: -1.2, 33: -3.4}" (eV).
     e0s: str = "average"
     # ZBL pair repulsion inside MACE: keeps MD of an early, data-poor model
     # from collapsing atoms together (seen at 500 K with 12 training cells).
     pair_repulsion: bool = True
-    finetune_learning_rate: PositiveFloat = 1e-3  # replaces learning_rate when fine-tuning
+    finetune_learning_rate: LearningRate = 1e-3  # replaces learning_rate when fine-tuning
     # Multihead fine-tuning from a local foundation model: a replay set of the
     # foundation's own training data (extxyz); optionally relabelled by the
     # foundation model itself (pseudolabel_replay).
@@ -184,26 +273,31 @@ class ForceFieldSettings(_Section):
 
 class MDSettings(_Section):
     thermostat: Literal["langevin", "nose-hoover", "bussi"] = "langevin"
-    timestep_fs: PositiveFloat = 2.0
-    friction_per_fs: PositiveFloat = 0.01  # Langevin friction (1/fs)
-    thermostat_time_fs: PositiveFloat = 100.0  # Nose-Hoover damping / Bussi coupling time (fs)
-    equilibration_steps: Annotated[int, Field(ge=0)] = 1000
-    production_steps: PositiveInt = 5000
-    sample_interval: PositiveInt = 50
+    # (0, 10] fs: the fastest GaAs vibration has a period of ~120 fs; beyond ~10 fs any
+    # integrator loses energy conservation (5 fs is already aggressive).
+    timestep_fs: Annotated[float, Field(gt=0, le=10.0)] = 2.0
+    # Langevin friction (1/fs), (0, 1]: 1/fs damps within one femtosecond, far below a vibration period.
+    friction_per_fs: Annotated[float, Field(gt=0, le=1.0)] = 0.01
+    # Nose-Hoover damping / Bussi coupling time (fs), (0, 1e6] (1 ns).
+    thermostat_time_fs: Annotated[float, Field(gt=0, le=1e6)] = 100.0
+    # Step counts: at most MAX_STEPS (1e9) each.
+    equilibration_steps: NonNegativeStepCount = 1000
+    production_steps: StepCount = 5000
+    sample_interval: StepCount = 50
     # Independent MD at temperatures.test_k (held-out Hamiltonian test set).
-    test_production_steps: PositiveInt = 2000
+    test_production_steps: StepCount = 2000
     # MD of the larger transfer cells at temperatures.production_k.
-    transfer_production_steps: PositiveInt = 2000
+    transfer_production_steps: StepCount = 2000
 
 
 class ForceFieldALSettings(_Section):
     exploration_temperatures_k: list[Temperature] = [500.0]
-    md_steps: PositiveInt = 2000
-    md_sample_interval: PositiveInt = 20
-    threshold_ev_per_angstrom: PositiveFloat = 0.010
-    max_selected_per_round: PositiveInt = 50
-    max_rounds: PositiveInt = 10
-    test_snapshots_per_defect: Annotated[int, Field(ge=0)] = 10
+    md_steps: StepCount = 2000
+    md_sample_interval: StepCount = 20
+    threshold_ev_per_angstrom: Annotated[float, Field(gt=0, le=100.0)] = 0.010  # (0, 100] eV/Å
+    max_selected_per_round: Count = 50
+    max_rounds: Count = 10
+    test_snapshots_per_defect: NonNegativeCount = 10
     test_temperature_k: Temperature = 300.0
 
 
@@ -216,19 +310,19 @@ class HamiltonianModelSettings(_Section):
     # only suits well-conditioned overlaps: with GFN1 GaAs (smallest overlap
     # eigenvalue ~5e-4) H' spans ~1e4 eV and could not be learned (13 eV MAE).
     orthogonalization: Literal["lowdin", "none"] = "none"
-    irreps_node: str | None = None  # None = preset ("64x0e+32x1o+16x2e+8x3o+8x4e" published)
-    irreps_edge: str | None = None
+    irreps_node: Irreps | None = None  # None = preset ("64x0e+32x1o+16x2e+8x3o+8x4e" published)
+    irreps_edge: Irreps | None = None
     # Spherical harmonics of the bond direction in the tensor products; None = preset (4 published,
     # 2 fast). Must let the layers reach every block irrep (l = 4 from l = 2 x l = 2 for d shells).
     lmax: Annotated[int, Field(ge=0, le=6)] | None = None
     num_layers: Annotated[int, Field(ge=1, le=8)] | None = None
-    radial_basis_size: PositiveInt | None = None  # Bessel functions; None = preset (16 published, 8 fast)
-    radial_hidden: PositiveInt | None = None  # width of the radial MLPs; None = preset (64 / 32)
+    radial_basis_size: Count | None = None  # Bessel functions; None = preset (16 published, 8 fast)
+    radial_hidden: Count | None = None  # width of the radial MLPs; None = preset (64 / 32)
     # Edge cutoff, Å. Γ-folded targets (tblite) sum every periodic image of a pair; entries of
     # pairs no edge reaches cannot be fitted. 9.9 reaches every pair of a 64-atom cubic GaAs cell
     # (farthest 9.79 Å, eight images) and sits between the zincblende shells at 9.79 and 10.09 Å
     # (a = 5.65); on GFN1-xTB data it fits far better than 8.2 (docs/hamiltonian.md).
-    cutoff_angstrom: PositiveFloat = 9.9
+    cutoff_angstrom: Annotated[float, Field(gt=0, le=30.0)] = 9.9  # (0, 30] Å
     onsite_baseline: bool = True  # subtract the per-species mean isotropic onsite block before fitting
     # Two-center forms fitted by linear least squares (docs/hamiltonian.md). The overlap model is
     # fitted to reference calculations of atom pairs in vacuum (an LCAO overlap is two-center);
@@ -236,31 +330,31 @@ class HamiltonianModelSettings(_Section):
     # The cutoff must reach the tails of diffuse orbitals: GFN1-xTB GaAs overlaps need ~21 Å.
     two_center_baseline: bool = True
     overlap_model: Literal["two_center", "equivariant"] = "two_center"
-    two_center_cutoff_angstrom: PositiveFloat = 21.0
+    two_center_cutoff_angstrom: Annotated[float, Field(gt=0, le=50.0)] = 21.0  # (0, 50] Å
     # With the overlap-scaled baseline, leave a global shift c·S of each structure out of the loss:
     # the absolute potential reference of a periodic cell is arbitrary, gaps and levels do not see it.
     shift_invariant_loss: bool = True
     lr_factor: Annotated[float, Field(gt=0, lt=1)] = 0.5  # ReduceLROnPlateau factor
-    lr_patience: PositiveInt = 10  # epochs without validation improvement before the LR drops
-    min_learning_rate: PositiveFloat = 1e-5
-    # Uncertainty is the spread between members, so at least two.
-    ensemble_size: Annotated[int, Field(ge=2)] = 3
-    max_epochs: PositiveInt = 500
-    patience: PositiveInt = 50
-    learning_rate: PositiveFloat = 2e-3
-    batch_size: PositiveInt = 1
+    lr_patience: Count = 10  # epochs without validation improvement before the LR drops
+    min_learning_rate: LearningRate = 1e-5
+    # Uncertainty is the spread between members, so at least two (and at most MAX_ENSEMBLE).
+    ensemble_size: Annotated[int, _at_most(MAX_ENSEMBLE), Field(ge=2, le=MAX_ENSEMBLE)] = 3
+    max_epochs: Count = 500
+    patience: Count = 50
+    learning_rate: LearningRate = 2e-3
+    batch_size: Count = 1
     valid_fraction: Annotated[float, Field(gt=0, lt=1)] = 0.1
     default_dtype: Literal["float32", "float64"] = "float32"
-    device: str = "cpu"
+    device: Device = "cpu"
     # Weight of the Γ eigenvalue loss (MSE of the eigenvalues nearest the gap, in units of
     # target_scale², like the element loss) for Hamiltonian models; 0 disables it. Off by default:
     # in 12-epoch runs on 64-atom GaAs it worsened H and gap errors (docs/hamiltonian.md).
-    eigenvalue_loss_weight: Annotated[float, Field(ge=0)] = 0.0
-    eigenvalue_loss_bands: PositiveInt = 30  # levels in the window: half occupied, half empty
-    gap_loss_weight: Annotated[float, Field(ge=0)] = 0.0  # extra (ΔE_gap / target_scale)² term
+    eigenvalue_loss_weight: Weight = 0.0  # [0, 1e6]
+    eigenvalue_loss_bands: Count = 30  # levels in the window: half occupied, half empty
+    gap_loss_weight: Weight = 0.0  # extra (ΔE_gap / target_scale)² term, [0, 1e6]
     # Epochs of element-only training before the eigenvalue/gap terms join (a random model's
     # levels are eV off and that term would swamp the element loss).
-    eigenvalue_loss_start_epoch: Annotated[int, Field(ge=0)] = 6
+    eigenvalue_loss_start_epoch: NonNegativeCount = 6
 
     @model_validator(mode="after")
     def _two_center_reaches_the_network(self):
@@ -271,44 +365,68 @@ class HamiltonianModelSettings(_Section):
 
 
 class HamiltonianALSettings(_Section):
-    initial_per_stratum: PositiveInt = 3  # k-means picks per (defect, temperature)
-    top_k_per_stratum: PositiveInt = 3
-    pool_per_stratum: PositiveInt = 50
-    max_rounds: PositiveInt = 10
-    patience: PositiveInt = 2
-    min_improvement_mev: Annotated[float, Field(ge=0)] = 1.0
-    test_snapshots_per_stratum: Annotated[int, Field(ge=0)] = 4
+    initial_per_stratum: Count = 3  # k-means picks per (defect, temperature)
+    top_k_per_stratum: Count = 3
+    pool_per_stratum: Count = 50
+    max_rounds: Count = 10
+    patience: Count = 2
+    min_improvement_mev: Annotated[float, Field(ge=0, le=1e6)] = 1.0  # [0, 1e6] meV
+    test_snapshots_per_stratum: NonNegativeCount = 4
+
+
+def _band_path_labels(path: str) -> list[str]:
+    """"LGXK" -> ["L", "G", "X", "K"]; a digit belongs to the letter before it ("X1")."""
+    return re.findall(r"[A-Za-z][0-9]?|.", path)
 
 
 class ElectronicSettings(_Section):
-    bands_near_gap: PositiveInt = 30
+    bands_near_gap: Count = 30
+    # Special points of the zincblende (fcc) Brillouin zone, ASE names (G = Γ): at least two
+    # of G, K, L, U, W, X. The bands are drawn along the primitive cell's path (folded).
     band_path: str = "LGXK"
-    points_per_segment: PositiveInt = 15
-    snapshots_per_temperature: PositiveInt = 50
+    points_per_segment: Annotated[int, _at_most(10_000), Field(gt=0, le=10_000)] = 15  # at most 10,000
+    snapshots_per_temperature: Count = 50
     # Snapshots per (defect, temperature) of each larger transfer cell.
-    transfer_snapshots_per_temperature: PositiveInt = 20
-    sparse_above_atoms: PositiveInt = 300
+    transfer_snapshots_per_temperature: Count = 20
+    sparse_above_atoms: Count = 300
     # A state inside the pristine-like gap counts as a defect level when at
     # least this fraction of its weight sits on the defect site and its neighbours.
     localization_threshold: Annotated[float, Field(gt=0, lt=1)] = 0.2
     # In-gap states closer than this (eV) are one (degenerate) defect level.
-    degeneracy_tolerance_ev: Annotated[float, Field(ge=0)] = 0.02
-    # An overlap matrix with an eigenvalue below this is rejected as nearly singular.
-    min_overlap_eigenvalue: PositiveFloat = 1e-6
+    degeneracy_tolerance_ev: Annotated[float, Field(ge=0, le=10.0)] = 0.02  # [0, 10] eV
+    # An overlap matrix with an eigenvalue below this is rejected as nearly singular; (0, 1).
+    min_overlap_eigenvalue: Annotated[float, Field(gt=0, lt=1)] = 1e-6
     # A (learned) overlap below min_overlap_eigenvalue is handled by canonical
     # orthogonalization: directions with overlap eigenvalue below this cutoff
     # are dropped (dense solver). The GFN1 GaAs reference overlap itself has a
     # smallest eigenvalue ~5e-4, so any learned one loses definiteness.
-    canonical_overlap_cutoff: PositiveFloat = 1e-2
+    canonical_overlap_cutoff: Annotated[float, Field(gt=0, lt=1)] = 1e-2  # (0, 1)
     # Snapshots per transfer cell size labelled by the reference to check the
     # model there (one per defect, in config order); 0 skips the check.
-    transfer_reference_snapshots: Annotated[int, Field(ge=0)] = 1
+    transfer_reference_snapshots: NonNegativeCount = 1
+
+    @field_validator("band_path")
+    @classmethod
+    def _fcc_points(cls, path: str) -> str:
+        from ase.lattice import FCC
+
+        special = sorted(FCC(1.0).get_special_points())
+        labels = _band_path_labels(path)
+        unknown = sorted({name for name in labels if name not in special})
+        if unknown:
+            raise ValueError(
+                f"point(s) {', '.join(map(repr, unknown))} are not special points of the zincblende (fcc) "
+                f"Brillouin zone; use at least two of {', '.join(special)}, e.g. \"LGXK\""
+            )
+        if len(labels) < 2:
+            raise ValueError(f"needs at least two special points (of {', '.join(special)}), e.g. \"LGXK\"")
+        return path
 
 
 class ParslSettings(_Section):
     provider: Literal["local", "slurm", "pbs"] = "local"
-    nodes_per_block: PositiveInt = 1
-    max_blocks: PositiveInt = 1
+    nodes_per_block: WorkerCount = 1
+    max_blocks: WorkerCount = 1
     walltime: str = "01:00:00"
     partition: str | None = None
     account: str | None = None
@@ -317,8 +435,8 @@ class ParslSettings(_Section):
 
 class ComputeSettings(_Section):
     engine: Literal["local", "parsl"] = "local"
-    workers: PositiveInt = 2
-    torch_threads: PositiveInt = 1
+    workers: WorkerCount = 2  # at most MAX_WORKERS (4096), like torch_threads
+    torch_threads: WorkerCount = 1
     parsl: ParslSettings = ParslSettings()
 
 
@@ -358,21 +476,49 @@ class Settings(_Section):
         return self
 
 
+# pydantic's bound errors, worded as limits ("must be at most 1000000000").
+_BOUND_MESSAGES = {
+    "greater_than": "must be greater than {gt}",
+    "greater_than_equal": "must be at least {ge}",
+    "less_than": "must be less than {lt}",
+    "less_than_equal": "must be at most {le}",
+    "finite_number": "must be a finite number",
+}
+
+
 def _format_error(err: ValidationError, source: str) -> str:
+    """``source: key = value: reason (+n more)``, one line."""
     first = err.errors()[0]
     loc = ".".join(str(p) for p in first["loc"]) or "(top level)"
     msg = first["msg"]
     if first["type"] == "extra_forbidden":
         msg = "unknown key (check spelling; see `thermodefect init` for all keys)"
+    elif first["type"] in _BOUND_MESSAGES:
+        msg = _BOUND_MESSAGES[first["type"]].format(**first.get("ctx", {}))
     elif msg.startswith("Value error, "):
         msg = msg[len("Value error, ") :]
     more = f" (+{len(err.errors()) - 1} more)" if len(err.errors()) > 1 else ""
     got = first.get("input")
-    got_s = f"; got {got!r}" if first["type"] not in ("extra_forbidden",) and not isinstance(got, dict) and got is not None else ""
-    return f"{source}: {loc}: {msg}{got_s}{more}"
+    shown = first["type"] != "extra_forbidden" and not isinstance(got, dict) and got is not None
+    return f"{source}: {loc}{f' = {got!r}' if shown else ''}: {msg}{more}"
+
+
+def _non_finite(data: Any, where: str = "") -> tuple[str, float] | None:
+    """(key path, value) of the first NaN or infinite float anywhere in ``data`` (also in free-form ``options``)."""
+    if isinstance(data, float) and not math.isfinite(data):
+        return where, data
+    items = data.items() if isinstance(data, dict) else enumerate(data) if isinstance(data, list) else ()
+    for key, value in items:
+        found = _non_finite(value, f"{where}.{key}" if where else str(key))
+        if found is not None:
+            return found
+    return None
 
 
 def settings_from_dict(data: dict[str, Any], source: str = "config") -> Settings:
+    bad = _non_finite(data)
+    if bad is not None:
+        raise SettingsError(f"{source}: {bad[0]} = {bad[1]!r}: must be a finite number")
     try:
         return Settings.model_validate(data)
     except ValidationError as err:
@@ -390,12 +536,42 @@ def load_settings(path: str | Path) -> Settings:
         raise SettingsError(f"{path}: not valid TOML: {err}") from None
     except UnicodeDecodeError:
         raise SettingsError(f"{path}: not a text file") from None
+    if not data:
+        # An empty file would silently run the full published protocol (days of compute).
+        raise SettingsError(
+            f"{path}: the config is empty; write one with `thermodefect init` (published protocol) "
+            "or `thermodefect init --demo` and edit it"
+        )
     settings = settings_from_dict(data, str(path))
-    if settings.material.structure_file is not None and not settings.material.structure_file.is_absolute():
-        settings.material.structure_file = (path.parent / settings.material.structure_file).resolve()
+    _resolve_relative_paths(settings, path.parent)
     if settings.material.structure_file is not None and not settings.material.structure_file.is_file():
         raise SettingsError(f"{path}: material.structure_file: {settings.material.structure_file} not found")
+    for_file = settings.forcefield.replay_file
+    if for_file is not None and not for_file.is_file():
+        raise SettingsError(f"{path}: forcefield.replay_file: {for_file} not found")
     return settings
+
+
+def _resolve_relative_paths(settings: Settings, folder: Path) -> None:
+    """Every relative path in a config means a path from the config's own folder, wherever the command runs.
+
+    ``run.directory``, ``material.structure_file``, ``forcefield.replay_file``
+    and ``forcefield.foundation_model`` when it is a path (it contains a
+    folder separator or ends in ``.model``; a bare word is a mace-torch model
+    name such as ``"small"``).
+    """
+    def from_config(p: Path) -> Path:
+        p = p.expanduser()
+        return p if p.is_absolute() else (folder / p).resolve()
+
+    settings.run.directory = from_config(settings.run.directory)
+    if settings.material.structure_file is not None:
+        settings.material.structure_file = from_config(settings.material.structure_file)
+    if settings.forcefield.replay_file is not None:
+        settings.forcefield.replay_file = from_config(settings.forcefield.replay_file)
+    name = settings.forcefield.foundation_model
+    if name is not None and ("/" in name or name.endswith(".model")):
+        settings.forcefield.foundation_model = str(from_config(Path(name)))
 
 
 def settings_to_toml(settings: Settings) -> str:

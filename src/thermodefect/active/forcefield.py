@@ -14,7 +14,9 @@ Round 0 trains an ensemble on randomly displaced defect cells. Every round K:
               each frame's ensemble force uncertainty (max over atoms of the
               per-atom std norm) is stored in ``pool.extxyz``.
 5. select   — every pool frame above ``threshold_ev_per_angstrom``, the
-              ``max_selected_per_round`` most uncertain at most.
+              ``max_selected_per_round`` most uncertain at most; frames with
+              collapsed atoms (:func:`~thermodefect.dynamics.sanity.is_physical`)
+              are never selected.
 
 The loop stops when a round selects nothing (converged) or after
 ``max_rounds`` trained rounds. Each model file is recorded in the manifest
@@ -289,7 +291,14 @@ class ForceFieldActiveLearning:
         path = self.paths.round_dir(k) / "selected.json"
         if not self._done(f"round-{k}/selected"):
             u = np.array([a.info["max_force_uncertainty_ev_per_angstrom"] for a in pool])
-            picked = select_above_threshold(u, self.al.threshold_ev_per_angstrom, self.al.max_selected_per_round)
+            # Frames where the model let atoms collapse are the most uncertain of all, but no
+            # picture of the material (and labelling refuses them): never selected.
+            bond = self._shortest_bond() if pool else 0.0
+            collapsed = np.array([not is_physical(a, bond) for a in pool], dtype=bool)
+            if collapsed.any():
+                self.log(f"round {k}: {int(collapsed.sum())} of {len(pool)} exploration frames collapsed; not selected")
+            picked = select_above_threshold(np.where(collapsed, -np.inf, u), self.al.threshold_ev_per_angstrom,
+                                            self.al.max_selected_per_round)
             atomic_write_json(path, {
                 "indices": picked,
                 "threshold_ev_per_angstrom": self.al.threshold_ev_per_angstrom,
@@ -297,6 +306,7 @@ class ForceFieldActiveLearning:
                 "pool_max_uncertainty_ev_per_angstrom": float(u.max()) if len(u) else 0.0,
                 "pool_mean_uncertainty_ev_per_angstrom": float(u.mean()) if len(u) else 0.0,
                 "n_above_threshold": int((u > self.al.threshold_ev_per_angstrom).sum()),
+                "n_collapsed": int(collapsed.sum()),
             })
             self._mark(f"round-{k}/selected")
         return json.loads(path.read_text())["indices"]

@@ -9,6 +9,9 @@ import typer
 STRUCTURES_HELP = "Structure file (any ASE format; every frame is analysed)."
 MODEL_HELP = "Trained Hamiltonian model directory (default: label with the configured Hamiltonian reference)."
 OVERLAP_MODEL_HELP = "Overlap model: a two-center JSON file or an overlap model directory (default: overlap from the reference)."
+MAX_ATOMS_HELP = "Refuse frames with more atoms than this (a frame of several thousand atoms takes minutes); raise it to analyse larger cells."
+DEFAULT_MAX_ATOMS = 5000
+PROGRESS_ABOVE_ATOMS = 500  # frames this large say on stderr what they are doing: each step takes seconds to minutes
 
 
 def register(app: typer.Typer) -> None:
@@ -22,6 +25,7 @@ def register(app: typer.Typer) -> None:
         model: Path = typer.Option(None, "--model", help=MODEL_HELP),
         overlap_model: Path = typer.Option(None, "--overlap-model", help=OVERLAP_MODEL_HELP),
         output: Path = typer.Option(None, "--output", "-o", help="Directory for gap.json (default: <run dir>/results/electronic)."),
+        max_atoms: int = typer.Option(DEFAULT_MAX_ATOMS, "--max-atoms", min=1, help=MAX_ATOMS_HELP),
     ) -> None:
         """Print the gap, VBM, CBM and defect levels of each structure; write gap.json."""
         from thermodefect.electronic import analyze_sample
@@ -30,7 +34,8 @@ def register(app: typer.Typer) -> None:
         settings = load_config(config)
         out = output or settings.run.directory / "results" / "electronic"
         rows = []
-        for index, atoms, sample in _samples(settings, structures, model, overlap_model):
+        for index, atoms, sample in _samples(settings, structures, model, overlap_model, max_atoms):
+            _progress(index, atoms, "band edges, gap and defect levels")
             result = analyze_sample(sample, atoms, settings.electronic)
             _echo_result(index, atoms, result)
             rows.append({"frame": index, "defect": atoms.info.get("defect", ""), **result.to_dict()})
@@ -45,6 +50,7 @@ def register(app: typer.Typer) -> None:
         model: Path = typer.Option(None, "--model", help=MODEL_HELP),
         overlap_model: Path = typer.Option(None, "--overlap-model", help=OVERLAP_MODEL_HELP),
         output: Path = typer.Option(None, "--output", "-o", help="Directory for bands.json and plots (default: <run dir>/results/electronic)."),
+        max_atoms: int = typer.Option(DEFAULT_MAX_ATOMS, "--max-atoms", min=1, help=MAX_ATOMS_HELP),
     ) -> None:
         """Band structure along electronic.band_path (bands near the gap), with defect levels; JSON + PNG."""
         from thermodefect.electronic import analyze_sample, band_figure_data, band_structure
@@ -55,13 +61,15 @@ def register(app: typer.Typer) -> None:
         settings = load_config(config)
         out = output or settings.run.directory / "results" / "electronic"
         rows = []
-        for index, atoms, sample in _samples(settings, structures, model, overlap_model):
+        for index, atoms, sample in _samples(settings, structures, model, overlap_model, max_atoms):
             if sample.realspace is None:
                 raise UserInputError(
                     "bands need real-space H(R) blocks; the reference gives Γ-point matrices only: pass --model "
                     "(and --overlap-model for a non-orthogonal basis)"
                 )
+            _progress(index, atoms, "band edges, gap and defect levels")
             result = analyze_sample(sample, atoms, settings.electronic)
+            _progress(index, atoms, "bands along electronic.band_path")
             bs = band_structure(*sample.realspace, sample.n_electrons, atoms, settings.electronic)
             _echo_result(index, atoms, result)
             figure = out / f"bands-{index}.png"
@@ -91,23 +99,39 @@ def _source(settings, model) -> str:
     return f"model {model}" if model is not None else f"reference {settings.reference.hamiltonian.name}"
 
 
-def _read_structures(path: Path):
-    from thermodefect.cli.ham import _check_frames
+def _read_structures(path: Path, max_atoms: int):
+    """Every frame of ``path``; refused in one line when unreadable, empty or larger than ``max_atoms``."""
     from thermodefect.cli.label import _read_structures as read_structure_file
     from thermodefect.core.errors import UserInputError
 
     frames = read_structure_file(path, UserInputError)
-    _check_frames([(path, k, atoms) for k, atoms in enumerate(frames)])
+    for k, atoms in enumerate(frames):
+        if len(atoms) > max_atoms:
+            raise UserInputError(
+                f"{path} frame {k}: {len(atoms)} atoms is more than --max-atoms {max_atoms}; a frame this large takes "
+                f"minutes to hours: pass --max-atoms {len(atoms)} to analyse it anyway"
+            )
     return frames
 
 
-def _samples(settings, structures: Path, model: Path | None, overlap_model: Path | None):
-    """Yield ``(frame index, atoms, HamiltonianSample)`` from the reference or a model."""
-    from thermodefect.data.operators import HamiltonianSample
-    from thermodefect.reference.registry import get_reference
+def _progress(index: int, atoms, step: str) -> None:
+    """One line on stderr per step of a large frame, so long work is never silent."""
+    if len(atoms) >= PROGRESS_ABOVE_ATOMS:
+        import time
 
-    frames = _read_structures(structures)
-    reference = None
+        typer.echo(f"[{time.strftime('%H:%M:%S')}] frame {index} ({len(atoms)} atoms): {step}", err=True)
+
+
+def _samples(settings, structures: Path, model: Path | None, overlap_model: Path | None, max_atoms: int = DEFAULT_MAX_ATOMS):
+    """Yield ``(frame index, atoms, HamiltonianSample)`` from the reference or a model.
+
+    Every frame is read and checked first, so bad input is refused before any calculation.
+    """
+    from thermodefect.cli.ham import _check_frames, model_knowers
+    from thermodefect.data.operators import HamiltonianSample
+    from thermodefect.reference.labelling import known_elements, providing_reference
+
+    frames = _read_structures(structures, max_atoms)
     h_model = s_model = None
     if model is not None:
         from thermodefect.hamiltonian import predict
@@ -115,15 +139,28 @@ def _samples(settings, structures: Path, model: Path | None, overlap_model: Path
 
         h_model = load_predictor(model)  # a checkpoint, or an ensemble directory (mean of its members)
         s_model = load_overlap(overlap_model) if overlap_model is not None else None
+
+    def needs_reference(atoms) -> bool:
+        # The reference also gives the electron count, unless the frame carries it.
+        return h_model is None or s_model is None or "n_electrons" not in atoms.info
+
+    reference = None
+    if any(needs_reference(atoms) for atoms in frames):
+        reference = providing_reference(settings.reference.hamiltonian, "hamiltonian")
+    knowers = model_knowers([(h_model, model), (s_model, overlap_model)])
+    if reference is not None:
+        elements = {s for atoms in frames for s in atoms.get_chemical_symbols()}
+        knowers.insert(0, (known_elements(reference, elements), f"reference {reference.name!r}"))
+    _check_frames([(structures, k, atoms) for k, atoms in enumerate(frames)], knowers)
     for index, atoms in enumerate(frames):
         labelled = None
-        # The reference also gives the electron count, unless the frame carries it.
-        if h_model is None or s_model is None or "n_electrons" not in atoms.info:
-            reference = reference or get_reference(settings.reference.hamiltonian)
+        if needs_reference(atoms):
+            _progress(index, atoms, f"Hamiltonian from reference {reference.name!r}")
             labelled = reference.label(atoms, hamiltonian=True).sample
         if h_model is None:
             yield index, atoms, labelled
             continue
+        _progress(index, atoms, f"Hamiltonian from the model {model}")
         hamiltonian = predict(h_model, [atoms])[0]
         n_electrons = float(atoms.info.get("n_electrons", labelled.n_electrons if labelled is not None else 0))
         if s_model is not None:

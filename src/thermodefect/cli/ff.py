@@ -15,10 +15,9 @@ def register(app: typer.Typer) -> None:
     app.add_typer(ff_app, name="ff")
 
     def _open_run(settings):
-        from thermodefect.settings import settings_to_toml
-        from thermodefect.core.rundir import RunDirectory
+        from thermodefect.workflow.pipeline import open_run
 
-        return RunDirectory.create(settings.run.directory, settings_to_toml(settings))
+        return open_run(settings, needs=("forces",))  # the force field needs no Hamiltonian reference
 
     def _threads(settings) -> None:
         import torch
@@ -31,10 +30,11 @@ def register(app: typer.Typer) -> None:
         from thermodefect.forcefield.model_files import PICKLE_NOTE
         from thermodefect.workflow.forcefield_hooks import final_models
 
+        ff = settings.forcefield
+        ensemble = ForceFieldEnsemble(model or final_models(run), device=ff.device, default_dtype=ff.default_dtype)
         for path in model or []:
             typer.echo("note: " + PICKLE_NOTE.format(path=path), err=True)
-        ff = settings.forcefield
-        return ForceFieldEnsemble(model or final_models(run), device=ff.device, default_dtype=ff.default_dtype)
+        return ensemble
 
     @ff_app.command("train")
     @user_errors

@@ -77,9 +77,9 @@ def register(app: typer.Typer) -> None:
         if not keys:
             raise UserInputError(f"{path}: the Hamiltonian dataset is empty")
         if data is None and not all_labels and run.training_keys.is_file():
-            import json
+            from thermodefect.report.results import read_results_json
 
-            keys = sorted(json.loads(run.training_keys.read_text())["training"])
+            keys = sorted(read_results_json(run.training_keys, "hamiltonian_al", required=("training",))["training"])
             typer.echo(f"training on the run's {len(keys)} training labels (its test snapshots held out; --all uses every label)")
         recipe = HamiltonianRecipe(s.hamiltonian, s.run.seed, reference=lambda: get_reference(s.reference.hamiltonian),
                                    log=typer.echo, progress=progress)
@@ -122,11 +122,14 @@ def register(app: typer.Typer) -> None:
         frames = []
         for path in structures:
             try:
-                frames += [(path, k, a) for k, a in enumerate(read(str(path), index=":"))]
+                read_frames = list(read(str(path), index=":"))
             except Exception as exc:  # ASE raises many types for unreadable files
                 raise UserInputError(f"{path}: cannot read structures ({str(exc).splitlines()[0] if str(exc) else type(exc).__name__})") from None
+            if not read_frames:
+                raise UserInputError(f"{path}: contains no structures")
+            frames += [(path, k, a) for k, a in enumerate(read_frames)]
         atoms = [a for _, _, a in frames]
-        _check_frames(frames)
+        _check_frames(frames, model_knowers([(h_model, model), (s_model, overlap_model)]))
         h_ops = predict(h_model, atoms)
         s_ops = predict(s_model, atoms) if s_model else [None] * len(atoms)
         for n, ((path, k, _), h_op, s_op) in enumerate(zip(frames, h_ops, s_ops)):
@@ -164,14 +167,20 @@ def register(app: typer.Typer) -> None:
         typer.echo(f"wrote {out}")
 
 
-def _check_frames(frames) -> None:
-    """Refuse non-finite or overlapping structures with one line (``frames``: (path, index, atoms))."""
-    import numpy as np
+def model_knowers(models) -> list[tuple[set[int], str]]:
+    """``[(atomic numbers the model knows, "the model PATH")]`` for each loaded model of ``[(model or None, its path)]``."""
+    from thermodefect.hamiltonian.predict import model_elements
 
-    from thermodefect.core.errors import UserInputError
-    from thermodefect.structures import check_no_overlap
+    return [(model_elements(model), f"the model {path}") for model, path in models if model is not None]
 
+
+def _check_frames(frames, knowers=()) -> None:
+    """Refuse structures thermodefect cannot use with one line (``frames``: (path, index, atoms)).
+
+    ``knowers``: ``[(known elements, who)]`` (models, a reference) that must know every element.
+    """
+    from thermodefect.structures.checks import check_structure, common_elements
+
+    known, known_by = common_elements(knowers, {s for _, _, atoms in frames for s in atoms.get_chemical_symbols()})
     for path, k, atoms in frames:
-        if not np.all(np.isfinite(atoms.positions)) or not np.all(np.isfinite(atoms.cell[:])):
-            raise UserInputError(f"{path} frame {k}: positions and cell must be finite numbers")
-        check_no_overlap(atoms, f"{path} frame {k}")
+        check_structure(atoms, source=f"{path} frame {k}", known_elements=known, known_by=known_by)

@@ -24,11 +24,13 @@ def register(app: typer.Typer) -> None:
         from thermodefect.settings import settings_to_toml
         from thermodefect.core.executors import get_executor
         from thermodefect.core.rundir import RunDirectory
+        from thermodefect.workflow.preflight import preflight
 
         settings = load_config(config)
         frames = _read_structures(structures, UserInputError)
         wanted = {w.strip() for w in what.split(",") if w.strip()}
         check_label_request(frames, settings.reference, wanted)  # refuse before creating the run directory
+        preflight(settings, needs=wanted)  # both references (also the one not asked for) and the devices
         run = RunDirectory.create(settings.run.directory, settings_to_toml(settings))
         with get_executor(settings.compute, run_dir=run.parsl_logs) as executor:
             report = label_structures(frames, settings.reference, run, what=wanted, executor=executor, progress=not quiet)

@@ -71,11 +71,46 @@ for _module in STAGE_COMMANDS:
     importlib.import_module(_module).register(app)
 
 
-def main() -> None:
+def main(args: list[str] | None = None) -> int:
+    """Run the CLI; returns the exit code: 0, 2 (bad input or usage, one ``error:`` line) or 130 (interrupted)."""
     from thermodefect.core.compat import configure_cpu_threads
 
     configure_cpu_threads()
-    app(prog_name="thermodefect")
+    try:
+        # standalone_mode=False: click's usage errors come here instead of being printed as a usage box.
+        result = app(args=args, prog_name="thermodefect", standalone_mode=False)
+    except _click_errors() as exc:  # click's UsageError, BadParameter, MissingParameter, FileError ...
+        if type(exc).__name__ == "NoArgsIsHelpError":  # no arguments: the help (already printed by rich) is the answer
+            if exc.format_message().strip():
+                typer.echo(exc.format_message(), err=True)
+            return 2
+        typer.echo(f"error: {_usage_line(exc)}", err=True)
+        return 2
+    except (typer.Abort, KeyboardInterrupt):
+        typer.echo("interrupted", err=True)
+        return 130
+    return result if isinstance(result, int) else 0  # --help and typer.Exit(code) come back as their exit code
+
+
+def _click_errors() -> tuple[type[Exception], ...]:
+    """Base classes of click's errors: typer's own copy of click (recent typer) and click itself."""
+    bases = [getattr(typer, "TyperException", None)]
+    try:
+        import click
+
+        bases.append(click.ClickException)
+    except ImportError:  # recent typer does not need click
+        pass
+    return tuple(base for base in bases if base is not None)
+
+
+def _usage_line(exc: Exception) -> str:
+    """A click usage error as one line: the command, the problem and where its help is."""
+    message = " ".join(exc.format_message().split()).rstrip(".")
+    ctx = getattr(exc, "ctx", None)
+    if ctx is None:
+        return message
+    return f"{ctx.command_path}: {message} (see `{ctx.command_path} --help`)"
 
 
 if __name__ == "__main__":  # pragma: no cover

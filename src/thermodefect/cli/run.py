@@ -38,8 +38,9 @@ def register(app: typer.Typer) -> None:
         for row in stage_status(run_dir):
             info = row["info"]
             headline = ", ".join(_format(k, v) for k, v in info.items() if isinstance(v, (int, float, str)) and k != "error")
-            if "error" in info:
-                headline = f"error: {info['error']}"
+            if row["status"] == "failed":  # a stage redone since keeps the old reason in its info: shown only while failed
+                reason = str(info.get("error") or "").strip().splitlines()
+                headline = f"error: {reason[0] if reason else 'no reason recorded'}"
             typer.echo(f"{row['stage']:<18}{row['status']:<9}{headline}")
 
 

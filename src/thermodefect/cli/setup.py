@@ -31,8 +31,11 @@ def register(app: typer.Typer) -> None:
     @app.command()
     @user_errors
     def validate(config: Path = typer.Argument(..., help="TOML config file.")) -> None:
-        """Check a config and print a summary of what it will run."""
+        """Check a config (values, references, devices) and print a summary of what it will run."""
+        from thermodefect.workflow.preflight import preflight
+
         s = load_config(config)
+        resolved = preflight(s)
         typer.echo(f"{config}: valid")
         typer.echo(f"  material    {s.material.cation}{s.material.anion}, a = {s.material.lattice_constant_angstrom} Å ({s.material.lattice})")
         typer.echo(f"  defects     {', '.join(s.defects.names)}")
@@ -41,7 +44,8 @@ def register(app: typer.Typer) -> None:
             f"{s.supercells.production_atoms}, transfer {s.supercells.transfer_atoms}"
         )
         typer.echo(f"  T (K)       training {s.temperatures.training_k}, production {s.temperatures.production_k}")
-        typer.echo(f"  references  forces: {s.reference.forces.name}, hamiltonian: {s.reference.hamiltonian.name}")
+        typer.echo(f"  references  forces: {resolved.references['forces']}, hamiltonian: {resolved.references['hamiltonian']}")
+        typer.echo(f"  devices     {', '.join(f'{key} {device}' for key, device in resolved.devices.items())}")
         typer.echo(f"  run dir     {s.run.directory}")
 
     @app.command()

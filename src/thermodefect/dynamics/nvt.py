@@ -93,11 +93,17 @@ def run_nvt(
     production_steps // sample_interval`` — fewer when the run diverged: it then
     stops at once (before a blown-up cell stalls the neighbour list), keeps the
     frames sampled so far, and records why in the checkpoint, so a resumed
-    call returns the same truncated run.
+    call returns the same truncated run. ``atoms`` must pass
+    :func:`~thermodefect.structures.checks.check_structure` (one-line
+    :class:`~thermodefect.structures.StructureError` otherwise).
     """
     from tqdm.auto import tqdm
 
+    from thermodefect.structures.checks import check_structure
+
     path = Path(trajectory_path)
+    # Overlapping atoms or a broken cell would blow the MD up (or stall the neighbour list): refuse them first.
+    check_structure(atoms, source=f"MD start structure of {path.name}")
     path.parent.mkdir(parents=True, exist_ok=True)
     n_equil = md.equilibration_steps if equilibration_steps is None else equilibration_steps
     n_prod = md.production_steps if production_steps is None else production_steps

@@ -58,8 +58,8 @@ _ACTIVATIONS = {
     "torch.abs": ("torch", "abs"),
 }
 PICKLE_NOTE = (
-    "{path} is a pickled MACE model (pickles can run code); reading only its architecture and weights, "
-    "nothing from the file runs"
+    "{path} is a pickled MACE model (pickles can run code); only its architecture and weights were read, "
+    "nothing from the file ran"
 )
 
 

@@ -175,8 +175,8 @@ def train_model(
     foundation = None
     if ff.foundation_model:
         source = resolve_foundation_model(ff.foundation_model)
-        print("note: " + PICKLE_NOTE.format(path=source), file=sys.stderr, flush=True)
         foundation = str(rewrite_mace_model(source, output_dir / "foundation.model"))
+        print("note: " + PICKLE_NOTE.format(path=source), file=sys.stderr, flush=True)
     checkpoints = Path(tempfile.mkdtemp(prefix=f"{name}-checkpoints-", dir=output_dir))
     argv = mace_arguments(ff, train_file, output_dir, seed, name, Path(valid_file) if valid_file else None, foundation, checkpoints)
     args = _parse_mace_arguments(argv)

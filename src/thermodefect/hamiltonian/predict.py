@@ -6,6 +6,7 @@ from typing import Iterator, Sequence
 
 import numpy as np
 
+from thermodefect.core.errors import UserInputError
 from thermodefect.data.operators import BlockOperator, Structure
 from thermodefect.hamiltonian.batch import collate
 from thermodefect.hamiltonian.graph import CrystalGraph, build_graph
@@ -13,6 +14,26 @@ from thermodefect.hamiltonian.graph import CrystalGraph, build_graph
 
 def as_structure(item) -> Structure:
     return item if isinstance(item, Structure) else Structure.from_atoms(item)
+
+
+def model_elements(model) -> set[int]:
+    """Atomic numbers a model has an orbital basis for (network, mean ensemble or two-center model)."""
+    basis = model.config.basis if hasattr(model, "config") else model.basis
+    return {int(z) for z in basis}
+
+
+def check_model_elements(model, structures: Sequence[Structure]) -> None:
+    """Refuse, in one line, a structure with an element outside the model's basis."""
+    from ase.data import chemical_symbols
+
+    known = model_elements(model)
+    for k, structure in enumerate(structures):
+        unknown = sorted({int(z) for z in structure.numbers} - known)
+        if unknown:
+            raise UserInputError(
+                f"structure {k}: element {', '.join(chemical_symbols[z] for z in unknown)} not known to the model "
+                f"(it knows {', '.join(chemical_symbols[z] for z in sorted(known))}); predict only structures of the elements it was trained on"
+            )
 
 
 def predicted_blocks(model, graphs: Sequence[CrystalGraph], batch_size: int = 4) -> Iterator[np.ndarray]:
@@ -62,6 +83,7 @@ def predict(model, atoms_list, batch_size: int = 4) -> list[BlockOperator]:
     from thermodefect.hamiltonian.two_center import TwoCenterModel, add_blocks
 
     structures = [as_structure(a) for a in atoms_list]
+    check_model_elements(model, structures)
     if isinstance(model, TwoCenterModel):
         return [model.operator(s) for s in structures]
     graphs = [build_graph(s, model.config.cutoff_angstrom) for s in structures]
@@ -95,6 +117,7 @@ def ensemble_uncertainty(models: Sequence, atoms_list, batch_size: int = 4) -> l
     if len(cutoffs) != 1 or len(bases) != 1:
         raise ValueError("ensemble members differ in cutoff or basis")
     structures = [as_structure(a) for a in atoms_list]
+    check_model_elements(models[0], structures)
     graphs = [build_graph(s, models[0].config.cutoff_angstrom) for s in structures]
     layout = models[0].layout
     per_model = []

@@ -23,6 +23,7 @@ from thermodefect.data.hamiltonians import HamiltonianDataset
 from thermodefect.core.keys import structure_key
 from thermodefect.core.errors import UserInputError
 from thermodefect.core.files import append_line
+from thermodefect.structures.checks import MIN_DISTANCE_FRACTION, check_structure, common_elements
 
 WHAT = frozenset({"forces", "hamiltonian"})
 
@@ -73,41 +74,57 @@ def _split_references(reference_settings):
     return reference_settings, reference_settings
 
 
-def _check_provides(settings, needs: str, elements: set[str]) -> None:
+def providing_reference(settings, needs: str):
+    """The reference of ``settings``, refused unless it provides ``needs``."""
     from thermodefect.reference.registry import get_reference
 
     reference = get_reference(settings)
     if needs not in reference.provides:
         raise UserInputError(f"reference {settings.name!r} cannot label {needs} (it provides {', '.join(sorted(reference.provides))})")
-    if needs == "hamiltonian":
-        for element in sorted(elements):
-            reference.basis(element)  # UserInputError for a species the reference has no basis for
+    return reference
 
 
-def check_label_request(structures: list, reference_settings, what: Iterable[str]) -> frozenset[str]:
+def known_elements(reference, elements) -> set[str] | None:
+    """The elements among ``elements`` the reference has an orbital basis for.
+
+    ``None`` when the reference provides no Hamiltonian: it declares no
+    elements then, and an unknown one fails in its calculation instead.
+    """
+    if "hamiltonian" not in reference.provides:
+        return None
+    known = set()
+    for element in sorted(elements):
+        try:
+            reference.basis(element)
+        except (UserInputError, KeyError, ValueError):  # the reference has no basis for this species
+            continue
+        known.add(element)
+    return known
+
+
+def check_label_request(structures: list, reference_settings, what: Iterable[str], *,
+                        min_distance_fraction: float = MIN_DISTANCE_FRACTION, source: str = "structure") -> frozenset[str]:
     """Refuse a labelling request that cannot work, before anything is written.
 
     Checks ``what``, that each reference builds and provides what it must
-    label, that a Hamiltonian reference has a basis for every species, and
-    that every structure has finite positions and no overlapping atoms. Returns ``what`` as a set.
+    label, and every structure with :func:`~thermodefect.structures.checks.check_structure`
+    (at least one atom, finite, periodic with a positive volume, only elements
+    the references have a basis for, no atoms closer than
+    ``min_distance_fraction`` of their covalent radii). Errors name
+    ``f"{source} {k}"`` for structure ``k``. Returns ``what`` as a set.
     """
-    import numpy as np
-
     what = frozenset(what)
     if not what or not what <= WHAT:
         raise UserInputError(f"--what must be a subset of forces,hamiltonian; got {','.join(sorted(what)) or 'nothing'}")
-    from thermodefect.structures import check_no_overlap
-
-    for k, atoms in enumerate(structures):
-        if not np.all(np.isfinite(atoms.positions)) or not np.all(np.isfinite(atoms.cell[:])):
-            raise UserInputError(f"structure {k}: positions and cell must be finite numbers")
-        check_no_overlap(atoms, f"structure {k}")
-    elements = {s for atoms in structures for s in atoms.get_chemical_symbols()}
     forces_ref, ham_ref = _split_references(reference_settings)
-    if "forces" in what:
-        _check_provides(forces_ref, "forces", elements)
-    if "hamiltonian" in what:
-        _check_provides(ham_ref, "hamiltonian", elements)
+    used = ([(forces_ref, "forces")] if "forces" in what else []) + ([(ham_ref, "hamiltonian")] if "hamiltonian" in what else [])
+    references = [(settings.name, providing_reference(settings, needs)) for settings, needs in used]
+    elements = {s for atoms in structures for s in atoms.get_chemical_symbols()}
+    knowers = {f"reference {name!r}": known_elements(reference, elements) for name, reference in references}
+    known, known_by = common_elements([(theirs, name) for name, theirs in knowers.items()], elements)
+    for k, atoms in enumerate(structures):
+        check_structure(atoms, source=f"{source} {k}", known_elements=known, known_by=known_by,
+                        min_distance_fraction=min_distance_fraction)
     return what
 
 
@@ -154,20 +171,23 @@ def label_structures(
     executor=None,
     metadata: list[dict[str, Any]] | None = None,
     progress: bool = True,
+    min_distance_fraction: float = MIN_DISTANCE_FRACTION,
 ) -> LabelReport:
     """Label ``structures`` into ``run``'s datasets; see the module docstring.
 
     ``reference_settings``: :class:`ReferencesSettings` (forces + hamiltonian)
     or one :class:`ReferenceSettings` used for both. ``metadata[k]`` (e.g.
     ``defect``, ``temperature_k``, ``config_type``) is stored with structure
-    ``k``'s labels; ``atoms.info`` supplies it where not given.
+    ``k``'s labels; ``atoms.info`` supplies it where not given. Every
+    structure is checked first (:func:`check_label_request`; atoms closer
+    than ``min_distance_fraction`` of their covalent radii are refused).
     """
     from tqdm import tqdm
 
     from thermodefect.core.executors import LocalExecutor
 
     structures = list(structures)
-    what = check_label_request(structures, reference_settings, what)
+    what = check_label_request(structures, reference_settings, what, min_distance_fraction=min_distance_fraction)
     forces_ref, ham_ref = _split_references(reference_settings)
     metadata = list(metadata) if metadata is not None else [{} for _ in structures]
     if len(metadata) != len(structures):

@@ -4,7 +4,8 @@ Built-in entries are import paths ("module:Class"), imported only when asked
 for, so the registry works without optional codes (GPAW) installed. A class
 that is a :class:`Reference` is built as ``cls(options)``; any other ASE
 calculator class (``toy``, ``albe``) is built as ``cls(**options)`` and wrapped
-in a :class:`CalculatorReference`.
+in a :class:`CalculatorReference`; such a class may define a classmethod
+``check_options(options)`` that refuses bad option values before it is built.
 """
 
 from __future__ import annotations
@@ -55,4 +56,7 @@ def get_reference(settings) -> Reference:
         return cls(options)
     from thermodefect.reference.ase_calculator import CalculatorReference
 
+    check_options = getattr(cls, "check_options", None)
+    if callable(check_options):  # ASE calculators take any keyword: check types before building
+        check_options(options)
     return CalculatorReference.from_class(settings.name, cls, options)

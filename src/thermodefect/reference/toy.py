@@ -186,6 +186,32 @@ class ToyTightBinding(Calculator):
     """
 
     implemented_properties = ["energy", "forces"]
+    # What a config may set in ``[reference.*] options`` (``parameters`` is for Python callers).
+    config_options = ("with_d", "orthogonal", "cutoff_angstrom")
+    # Bond range of ``cutoff_angstrom``: above the taper width (0.6 Å), at most 10 Å (the
+    # parameters are fitted to nearest neighbours; beyond ~4 Å they are meaningless).
+    max_cutoff_angstrom = 10.0
+
+    @classmethod
+    def check_options(cls, options: dict) -> None:
+        """Refuse config options the toy cannot use, with one line (called by the registry)."""
+        unknown = sorted(set(options) - set(cls.config_options))
+        if unknown:
+            raise ToyModelError(
+                f"reference 'toy': unknown option(s) {', '.join(unknown)}; known options: {', '.join(sorted(cls.config_options))}"
+            )
+        for key in ("with_d", "orthogonal"):
+            if key in options and not isinstance(options[key], bool):
+                raise ToyModelError(f"reference 'toy': options.{key} must be true or false, got {options[key]!r}")
+        cutoff = options.get("cutoff_angstrom")
+        if cutoff is not None:
+            width = gaas_parameters().cutoff_width_angstrom
+            is_number = isinstance(cutoff, (int, float)) and not isinstance(cutoff, bool)
+            if not is_number or not width < cutoff <= cls.max_cutoff_angstrom:  # NaN fails the comparison
+                raise ToyModelError(
+                    f"reference 'toy': options.cutoff_angstrom must be a number of Å in ({width}, {cls.max_cutoff_angstrom}], "
+                    f"got {cutoff!r}"
+                )
 
     def __init__(
         self,

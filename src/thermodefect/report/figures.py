@@ -20,12 +20,12 @@ trajectories, see ``thermodefect.workflow.figure_data``).
 from __future__ import annotations
 
 import fnmatch
-import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Literal
 
+from thermodefect.report.results import read_results_json
 from thermodefect.report.summary import ReportInputError, section, training_cell_atoms
 
 if TYPE_CHECKING:
@@ -435,10 +435,11 @@ def _last_parity_round(run_dir: Path) -> list[tuple[str, Path]]:
     results = run_dir / "results"
     rounds = {int(m.group(1)): p for p in results.glob("ff_parity_round-*.json")
               if (m := re.fullmatch(r"ff_parity_round-(\d+)\.json", p.name))}
+    # A missing summary (e.g. `ff al` not run) falls back to the highest round; a corrupt one is reported.
+    summary = read_results_json(results / "ff_al_summary.json", "forcefield_al", default={}, error=ReportInputError)
     try:
-        metrics = json.loads((results / "ff_al_summary.json").read_text()).get("metrics") or []
-        last = int(metrics[-1]["round"])
-    except (OSError, ValueError, LookupError, TypeError, AttributeError):
+        last = int(summary["metrics"][-1]["round"])
+    except (ValueError, LookupError, TypeError):
         last = max(rounds, default=None)
     return [("", rounds[last])] if last in rounds else []
 
@@ -546,12 +547,9 @@ def registered(file_name: str) -> RegisteredFigure | None:
 
 def _load(path: Path, cache: dict[Path, Any]) -> Any:
     if path not in cache:
-        try:
-            cache[path] = json.loads(path.read_text())
-        except (OSError, UnicodeDecodeError) as exc:
-            raise ReportInputError(f"{path}: cannot read ({getattr(exc, 'strerror', None) or exc})") from None
-        except json.JSONDecodeError as exc:
-            raise ReportInputError(f"{path}: not valid JSON (line {exc.lineno}: {exc.msg})") from None
+        # ff_parity_round-K.json comes from the force-field loop; summary.json and figures/*.json from the report stage.
+        stage = "forcefield_al" if path.name.startswith("ff_parity_round-") else "report"
+        cache[path] = read_results_json(path, stage, expect=object, error=ReportInputError)
     return cache[path]
 
 

@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 from pathlib import Path
 from typing import Any, Iterable, Sequence
 
 from thermodefect.core.errors import UserInputError
 from thermodefect.core.rundir import RunDirectory
 from thermodefect.core.files import atomic_write_text
+from thermodefect.report.results import read_results_json, repair_hint
 
 # Top-level sections and the JSON type each must have when present.
 SECTION_TYPES: dict[str, type] = {
@@ -60,24 +60,18 @@ def load_summary(run_dir: str | Path) -> dict[str, Any]:
     path = summary_path(run_dir)
     if not path.is_file():
         raise ReportInputError(f"{path}: not found; run the pipeline (`thermodefect run CONFIG`) before the report")
-    try:
-        summary = json.loads(path.read_text())
-    except json.JSONDecodeError as err:
-        raise ReportInputError(f"{path}: malformed JSON (line {err.lineno}, column {err.colno}: {err.msg})") from None
-    except UnicodeDecodeError:
-        raise ReportInputError(f"{path}: not a UTF-8 text file") from None
-    if not isinstance(summary, dict):
-        raise ReportInputError(f"{path}: expected a JSON object at the top level, got {type(summary).__name__}")
+    summary = read_results_json(path, "report", error=ReportInputError)
+    hint = repair_hint("report")
     if "config" not in summary:
-        raise ReportInputError(f"{path}: missing the 'config' section")
+        raise ReportInputError(f"{path}: missing the 'config' section; {hint}")
     for key, expected in SECTION_TYPES.items():
         if key in summary and summary[key] is not None and not isinstance(summary[key], expected):
             kind = "an object" if expected is dict else "a list"
-            raise ReportInputError(f"{path}: section '{key}' must be {kind}, got {type(summary[key]).__name__}")
+            raise ReportInputError(f"{path}: section '{key}' must be {kind}, got {type(summary[key]).__name__}; {hint}")
     for key in ("accuracy", "thermal"):
         for row in summary.get(key) or []:
             if not isinstance(row, dict):
-                raise ReportInputError(f"{path}: every entry of '{key}' must be an object, got {type(row).__name__}")
+                raise ReportInputError(f"{path}: every entry of '{key}' must be an object, got {type(row).__name__}; {hint}")
     return summary
 
 

@@ -5,7 +5,9 @@ Each stage is a function ``stage(ctx) -> dict`` listed in
 writes its own outputs there. The runner skips stages the manifest marks
 done, marks a stage running before it starts (so a killed stage resumes,
 using the work items it recorded) and done, with the stage's headline
-numbers, when it returns.
+numbers, when it returns. A stage that raises is marked failed with a
+one-line reason (``thermodefect status`` shows it) and the error is raised
+again; an interrupted one (Ctrl-C) stays running, so the next run resumes it.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from thermodefect.core.errors import UserInputError
 from thermodefect.core.rundir import RunDirectory
 from thermodefect.settings import Settings, settings_to_toml
 from thermodefect.workflow.context import PipelineContext
+from thermodefect.workflow.preflight import preflight
 from thermodefect.workflow.stages import STAGE_NAMES, STAGES
 
 
@@ -26,8 +29,12 @@ def _stderr_log(message: str) -> None:
     print(f"[{time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
 
 
-def open_run(settings: Settings) -> RunDirectory:
-    """Create or reopen the run directory of a config."""
+def open_run(settings: Settings, needs: tuple[str, ...] = ("forces", "hamiltonian")) -> RunDirectory:
+    """Create or reopen the run directory of a config, after its references and devices resolve (nothing created before).
+
+    ``needs``: the roles whose reference must provide its property (see :func:`~thermodefect.workflow.preflight.preflight`).
+    """
+    preflight(settings, needs)
     return RunDirectory.create(settings.run.directory, settings_to_toml(settings))
 
 
@@ -45,11 +52,11 @@ def run_pipeline(
 
     configure_cpu_threads()
     _set_torch_threads(settings.compute.torch_threads)
-    run = open_run(settings)
-    ctx = PipelineContext(settings=settings, run=run, manifest=run.manifest, log=log)
-    for name in (only or []) + ([until] if until else []):
+    for name in (only or []) + ([until] if until else []):  # before the run directory is created or touched
         if name not in STAGE_NAMES:
             raise UserInputError(f"unknown stage {name!r}; stages are: {', '.join(STAGE_NAMES)}")
+    run = open_run(settings)
+    ctx = PipelineContext(settings=settings, run=run, manifest=run.manifest, log=log)
     t_start = time.perf_counter()
     for st in STAGES:
         if only and st.name not in only:
@@ -57,11 +64,16 @@ def run_pipeline(
         if ctx.manifest.is_done(st.name) and not only:
             log(f"{st.title}: done (skipped)")
         else:
-            resumed = ctx.manifest.status(st.name) == "running"
-            log(f"{st.title}: {'resuming' if resumed else 'starting'}")
+            status = ctx.manifest.status(st.name)
+            resumed = status == "running"
+            log(f"{st.title}: {'resuming' if resumed else 'starting again (it failed before)' if status == 'failed' else 'starting'}")
             ctx.manifest.start(st.name)
             t0 = time.perf_counter()
-            info = st.function(ctx) or {}
+            try:
+                info = st.function(ctx) or {}
+            except Exception as exc:  # recorded, then raised as it was (KeyboardInterrupt passes: the stage stays running and resumes)
+                _record_failure(ctx.manifest, st.name, exc)
+                raise
             info["wall_time_s"] = round(time.perf_counter() - t0, 2) + ctx.manifest.info(st.name).get("wall_time_s", 0.0) * resumed
             ctx.manifest.complete(st.name, **info)
             log(f"{st.title}: done in {time.perf_counter() - t0:.1f} s")
@@ -69,6 +81,23 @@ def run_pipeline(
             break
     log(f"pipeline finished in {time.perf_counter() - t_start:.1f} s; report: {run.report_index}")
     return run
+
+
+def failure_reason(exc: BaseException) -> str:
+    """One line saying why a stage failed: a user error's own message, else the exception's type and first line."""
+    lines = str(exc).strip().splitlines()
+    first = lines[0].strip() if lines else ""
+    if isinstance(exc, UserInputError):
+        return first or type(exc).__name__
+    return f"{type(exc).__name__}: {first}" if first else type(exc).__name__
+
+
+def _record_failure(manifest, stage: str, exc: BaseException) -> None:
+    """Mark ``stage`` failed with its reason; a manifest that cannot be written must not hide ``exc``."""
+    try:
+        manifest.fail(stage, failure_reason(exc))
+    except UserInputError:  # e.g. the disk is full: the stage stays 'running' and the original error is raised
+        pass
 
 
 def _set_torch_threads(n: int) -> None:

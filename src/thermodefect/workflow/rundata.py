@@ -7,13 +7,12 @@ Paths themselves are named on :class:`~thermodefect.core.rundir.RunDirectory`.
 
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 from thermodefect.core import keys
-from thermodefect.core.errors import UserInputError
+from thermodefect.report.results import ResultsFileError, read_results_json, repair_hint
 from thermodefect.workflow.context import PipelineContext
 from thermodefect.workflow.snapshots import electron_count, load_cells, tag_frame, uniform_picks, valence_electrons
 
@@ -88,9 +87,12 @@ def count_collapsed(ctx: PipelineContext, jobs: list[MdJob]) -> int:
 def md_frames(ctx: PipelineContext, job: MdJob, count: int):
     """``(frame index, atoms)`` of ``count`` frames spread uniformly over a trajectory, tagged with the defect."""
     from thermodefect.dynamics import is_physical
-    from thermodefect.dynamics.nvt import read_frames
+    from thermodefect.dynamics.nvt import checkpoint_path, read_frames
 
     cell, bond = _cell_and_bond(ctx, job)
+    # run_nvt writes its checkpoint even when no frame was sampled: both gone = the MD never ran or was deleted.
+    if not job.path.is_file() and not checkpoint_path(job.path).is_file():
+        raise ResultsFileError(f"{job.path}: missing trajectory; {repair_hint('production_md')}")
     frames = read_frames(job.path)
     # Frames where the force field let atoms collapse are not the material at
     # this temperature: they are counted (production_md) and never used.
@@ -103,15 +105,9 @@ def md_frames(ctx: PipelineContext, job: MdJob, count: int):
 def training_keys(ctx: PipelineContext) -> dict:
     """``{"training": [...], "test": [...], "final_round": K}`` written by the Hamiltonian AL stage."""
     path = ctx.run.training_keys
-    if not path.is_file():
-        raise UserInputError(f"{path}: missing; run the hamiltonian_al stage first (thermodefect run CONFIG --only hamiltonian_al)")
-    try:
-        data = json.loads(path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError):
-        raise UserInputError(f"{path}: not valid JSON; rerun the hamiltonian_al stage") from None
-    if not isinstance(data, dict) or not all(isinstance(data.get(k), list) for k in ("training", "test")) \
-            or not isinstance(data.get("final_round"), int):
-        raise UserInputError(f"{path}: expected lists 'training', 'test' and an integer 'final_round'; rerun the hamiltonian_al stage")
+    data = read_results_json(path, "hamiltonian_al")
+    if not all(isinstance(data.get(k), list) for k in ("training", "test")) or not isinstance(data.get("final_round"), int):
+        raise ResultsFileError(f"{path}: expected lists 'training', 'test' and an integer 'final_round'; {repair_hint('hamiltonian_al')}")
     return data
 
 
@@ -130,10 +126,15 @@ def load_predictors(ctx: PipelineContext):
         from thermodefect.hamiltonian.recipe import load_overlap, load_predictor
 
         h = ctx.settings.hamiltonian
-        ham = load_predictor(ctx.run.model_round("ham", training_keys(ctx)["final_round"]), h.device)
+        # Only model files this run wrote, with the bytes it wrote (manifest SHA-256).
+        final_round = ctx.manifest.verified_folder(ctx.run.model_round("ham", training_keys(ctx)["final_round"]))
+        ham = load_predictor(final_round, h.device)
         overlap = None
         if h.orthogonalization != "lowdin":
-            path = ctx.run.two_center_overlap if h.overlap_model == "two_center" else ctx.run.overlap_models / "member-0"
+            if h.overlap_model == "two_center":
+                path = ctx.manifest.verified(ctx.run.two_center_overlap)
+            else:
+                path = ctx.manifest.verified_folder(ctx.run.overlap_models / "member-0")
             overlap = load_overlap(path, h.device)
         ctx.cache["predictors"] = (ham, overlap)
     return ctx.cache["predictors"]

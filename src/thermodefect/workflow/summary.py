@@ -2,15 +2,22 @@
 
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
 
 from thermodefect.core.files import atomic_write_json
+from thermodefect.report.results import ResultsFileError, read_results_json, repair_hint
+
+SNAPSHOT_KEYS = ("snapshots", "cell_atoms", "defect", "temperature_k")  # of results/snapshots/*.json
 
 
-def _read(path: Path, default=None):
-    return json.loads(path.read_text()) if path.exists() else default
+def _read(ctx, path: Path, stage: str | None, expect: type = dict, required: tuple[str, ...] = ()):
+    """``path`` written by ``stage``; ``None`` while that stage has not run. Missing although done, or corrupt: one line."""
+    if not path.is_file():
+        if stage is None or not ctx.manifest.is_done(stage):
+            return None
+        raise ResultsFileError(f"{path}: missing although the manifest marks the {stage} stage done; {repair_hint(stage)}")
+    return read_results_json(path, stage, expect=expect, required=required)
 
 
 def thermal_table(ctx) -> list[dict]:
@@ -20,17 +27,20 @@ def thermal_table(ctx) -> list[dict]:
     """
     from thermodefect.electronic.thermal import snapshot_statistics, thermal_row
 
+    paths = sorted(ctx.run.snapshot_predictions.glob("*.json"))
+    if not paths:
+        raise ResultsFileError(f"{ctx.run.snapshot_predictions}: no snapshot predictions; {repair_hint('predictions')}")
     rows = []
-    for path in sorted(ctx.run.snapshot_predictions.glob("*.json")):
-        data = json.loads(path.read_text())
+    for path in paths:
+        data = read_results_json(path, "predictions", required=SNAPSHOT_KEYS)
         rows.append(thermal_row(snapshot_statistics(data["snapshots"]), cell_atoms=data["cell_atoms"],
                                 defect=data["defect"], temperature_k=data["temperature_k"]))
     rows.sort(key=lambda r: (r["cell_atoms"], r["defect"], r["temperature_k"]))
     return rows
 
 
-def _forcefield_section(run) -> dict | None:
-    summary = _read(run.results / "ff_al_summary.json")
+def _forcefield_section(ctx) -> dict | None:
+    summary = _read(ctx, ctx.run.forcefield_al_summary, "forcefield_al")
     if summary is None:
         return None
     rounds = []
@@ -49,8 +59,8 @@ def _forcefield_section(run) -> dict | None:
     return {"rounds": rounds, "converged": summary.get("converged")}
 
 
-def _hamiltonian_section(run) -> dict | None:
-    state = _read(run.results / "hamiltonian_al.json")
+def _hamiltonian_section(ctx) -> dict | None:
+    state = _read(ctx, ctx.run.hamiltonian_al_state, "hamiltonian_al", required=("rounds",))
     if state is None:
         return None
     rounds = []
@@ -94,21 +104,21 @@ def write_summary(ctx) -> dict:
                 "wall_time_s": wall, "thermodefect_version": thermodefect.__version__},
         "labels": _labels_section(ctx),
     }
-    ff = _forcefield_section(run)
+    ff = _forcefield_section(ctx)
     if ff:
         summary["forcefield"] = ff
-    ham = _hamiltonian_section(run)
+    ham = _hamiltonian_section(ctx)
     if ham:
         summary["hamiltonian"] = ham
-    acc = _read(run.results / "accuracy.json")
+    acc = _read(ctx, run.result("accuracy.json"), "accuracy", required=("test", "transfer"))
     if acc:
         summary["accuracy"] = acc["test"] + acc["transfer"]
         if acc.get("timing"):
             summary["timing"] = acc["timing"]
-    thermal = _read(run.results / "thermal.json")
+    thermal = _read(ctx, run.result("thermal.json"), "statistics", expect=list)
     if thermal:
         summary["thermal"] = thermal
-    validation = _read(run.results / "md_validation.json")
+    validation = _read(ctx, run.result("md_validation.json"), None)
     if validation:
         summary["md_validation"] = validation
     atomic_write_json(run.results / "summary.json", summary)

@@ -66,7 +66,15 @@ class PipelineHamiltonianHooks:
         return {c.key: structure_key(c.atoms) for c in candidates if structure_key(c.atoms) in have}
 
     def train(self, dataset_keys, round_dir: Path, round_index: int):
-        return self.recipe.train_hamiltonian(self._dataset(), dataset_keys, round_dir, self.ctx.run.two_center_overlap)
+        from thermodefect.hamiltonian.recipe import BASELINE_FILE
+
+        members = self.recipe.train_hamiltonian(self._dataset(), dataset_keys, round_dir, self.ctx.run.two_center_overlap)
+        # What this round trained, by name: a file planted in the folder is not recorded (and then refused at load).
+        manifest = self.ctx.manifest
+        for k in range(len(members)):
+            manifest.record_folder(round_dir / f"member-{k}")
+        manifest.record_files(p for p in (round_dir / BASELINE_FILE, self.ctx.run.two_center_overlap) if p.is_file())
+        return members
 
     def evaluate(self, ensemble, test_dataset_keys) -> dict:
         from thermodefect.hamiltonian import evaluate
@@ -124,6 +132,10 @@ def overlap_model(ctx: PipelineContext) -> dict:
     dataset = HamiltonianDataset(ctx.run.hamiltonian_dataset)
     # Training labels only: the test snapshots stay unseen by every model.
     model = recipe(ctx).train_overlap(dataset, split["training"], ctx.run.two_center_overlap, ctx.run.overlap_models)
+    if ctx.settings.hamiltonian.overlap_model == "two_center":
+        ctx.manifest.record_files([ctx.run.two_center_overlap])
+    else:
+        ctx.manifest.record_folder(ctx.run.overlap_models / "member-0")
     test = [dataset[k] for k in split["test"]]
     if ctx.settings.hamiltonian.overlap_model == "two_center":
         metrics = two_center_overlap_metrics(model, test)

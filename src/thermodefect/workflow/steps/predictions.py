@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import json
-
 from thermodefect.core.files import atomic_write_json
+from thermodefect.report.results import ResultsFileError, read_results_json
 from thermodefect.workflow.context import PipelineContext
 from thermodefect.workflow.rundata import gap_record, md_frames, md_jobs, predict_gap
 
@@ -19,8 +18,11 @@ def predict_snapshots(ctx: PipelineContext) -> dict:
     for k, job in enumerate(jobs):
         path = ctx.run.snapshot_predictions / f"{job.n_atoms}atoms-{job.defect}-{job.temperature_k:g}K.json"
         if job.key in done and path.exists():
-            n_total += len(json.loads(path.read_text())["snapshots"])
-            continue
+            try:
+                n_total += len(read_results_json(path, STAGE, required=("snapshots",))["snapshots"])
+                continue
+            except ResultsFileError as exc:  # this stage wrote it: predict those snapshots again
+                ctx.log(f"warning: {exc}; predicting {job.key} again")
         count = s.electronic.snapshots_per_temperature if job.set == "production" else s.electronic.transfer_snapshots_per_temperature
         frames = md_frames(ctx, job, count)
         ctx.log(f"predicting {len(frames)} snapshots {k + 1}/{len(jobs)}: {job.key}")
