@@ -16,7 +16,7 @@ import shutil
 import pytest
 
 from thermodefect.core.errors import UserInputError
-from thermodefect.report.results import ResultsFileError, read_results_json
+from thermodefect.core.results import ResultsFileError, read_results_json
 
 from .conftest import TINY_TOY
 from .helpers import run_cli, tree_digest
@@ -349,3 +349,21 @@ def test_a_pickle_payload_checkpoint_is_refused_in_one_complete_line(good_checkp
     assert "refused to load (Unsupported global: GLOBAL io.open was not an allowed global by default)" in message
     assert message.endswith("model.pt must be a state_dict of tensors written by thermodefect")
     assert not (tmp_path / "pwned").exists()
+
+
+@pytest.mark.parametrize("content", ["", "{ not json", "[1, 2]"])
+def test_corrupt_loop_and_md_state_files_are_one_line(tmp_path, content):
+    """The state files the loops and MD resume from: a diagnosis naming the file, never a traceback."""
+    from thermodefect.active.hamiltonian import _State
+    from thermodefect.core.errors import UserInputError
+    from thermodefect.dynamics.nvt import _read_checkpoint, checkpoint_path
+
+    state = tmp_path / "hamiltonian_al.json"
+    state.write_text(content)
+    with pytest.raises(UserInputError, match="hamiltonian_al.json: .*redo the hamiltonian_al stage") as err:
+        _State(state)
+    assert "\n" not in str(err.value)
+    trajectory = tmp_path / "pristine-300K.extxyz"
+    checkpoint_path(trajectory).write_text(content)
+    with pytest.raises(UserInputError, match=r"state.json: .*restore it or delete it"):
+        _read_checkpoint(trajectory)

@@ -34,7 +34,6 @@ has its own seed from :func:`~thermodefect.core.seeds.derived_seed`.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Protocol
@@ -46,6 +45,7 @@ from ase.io import read, write
 from thermodefect.active.selection import select_above_threshold
 from thermodefect.core import keys
 from thermodefect.core.files import atomic_write_json, replace_atomically
+from thermodefect.core.results import read_results_json
 from thermodefect.core.seeds import derived_seed
 from thermodefect.dynamics.nvt import run_nvt, trajectory_name
 from thermodefect.dynamics.sanity import is_physical
@@ -190,7 +190,7 @@ class ForceFieldActiveLearning:
                 asked = self._initial_structures()
             else:
                 pool = _read(self.paths.round_dir(k - 1) / "pool.extxyz")
-                picked = json.loads((self.paths.round_dir(k - 1) / "selected.json").read_text())["indices"]
+                picked = read_results_json(self.paths.round_dir(k - 1) / "selected.json", STAGE, required=("indices",))["indices"]
                 asked = [_clean(pool[i]) for i in picked]
             labelled = _check_labels(self.hooks.label(asked), len(asked))
             path.parent.mkdir(parents=True, exist_ok=True)
@@ -268,7 +268,7 @@ class ForceFieldActiveLearning:
                 metrics["test"] = errors
             atomic_write_json(path, metrics)
             self._mark(f"round-{k}/evaluated")
-        return json.loads(path.read_text())
+        return read_results_json(path, STAGE, required=("test",))
 
     def _pool(self, k: int, ensemble: ForceFieldEnsemble) -> list[Atoms]:
         folder = self.paths.round_dir(k)
@@ -309,7 +309,7 @@ class ForceFieldActiveLearning:
                 "n_collapsed": int(collapsed.sum()),
             })
             self._mark(f"round-{k}/selected")
-        return json.loads(path.read_text())["indices"]
+        return read_results_json(path, STAGE, required=("indices",))["indices"]
 
     # -- the loop ------------------------------------------------------------
     def run(self) -> dict:

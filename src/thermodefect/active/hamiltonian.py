@@ -20,7 +20,6 @@ are keyed by structure content) and never retrains a finished round.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol, Sequence
@@ -28,6 +27,7 @@ from typing import Any, Protocol, Sequence
 import numpy as np
 from ase import Atoms
 
+from thermodefect.core.results import read_results_json
 from thermodefect.core.files import atomic_write_json
 
 STAGE = "hamiltonian_al"
@@ -83,7 +83,7 @@ class _State:
         self.path = path
         self.data: dict[str, Any] = {"rounds": [], "test": None, "stopped": None}
         if path.exists():
-            self.data = json.loads(path.read_text())
+            self.data = read_results_json(path, "hamiltonian_al", required=("rounds",))
 
     def save(self) -> None:
         atomic_write_json(self.path, self.data)

@@ -77,7 +77,7 @@ def register(app: typer.Typer) -> None:
         if not keys:
             raise UserInputError(f"{path}: the Hamiltonian dataset is empty")
         if data is None and not all_labels and run.training_keys.is_file():
-            from thermodefect.report.results import read_results_json
+            from thermodefect.core.results import read_results_json
 
             keys = sorted(read_results_json(run.training_keys, "hamiltonian_al", required=("training",))["training"])
             typer.echo(f"training on the run's {len(keys)} training labels (its test snapshots held out; --all uses every label)")

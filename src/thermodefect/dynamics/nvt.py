@@ -26,7 +26,6 @@ over 3N-3 internal degrees of freedom; ``temperature_k`` (like ASE's) counts
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -36,6 +35,7 @@ from ase import Atoms, units
 from ase.calculators.calculator import Calculator
 
 from thermodefect.dynamics.thermostats import get_thermostat
+from thermodefect.core.results import read_results_json
 from thermodefect.core.files import atomic_write_json
 
 
@@ -223,7 +223,7 @@ def _read_checkpoint(path: Path) -> dict | None:
     state_path = checkpoint_path(path)
     if not state_path.exists():
         return None
-    return json.loads(state_path.read_text())
+    return read_results_json(state_path, None)  # "restore it or delete it": the trajectory then restarts
 
 
 def velocities_angstrom_per_fs(frames: list[Atoms]) -> np.ndarray:

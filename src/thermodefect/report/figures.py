@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Literal
 
-from thermodefect.report.results import read_results_json
+from thermodefect.core.results import read_results_json
 from thermodefect.report.summary import ReportInputError, section, training_cell_atoms
 
 if TYPE_CHECKING:

@@ -15,7 +15,7 @@ from typing import Any, Iterable, Sequence
 from thermodefect.core.errors import UserInputError
 from thermodefect.core.rundir import RunDirectory
 from thermodefect.core.files import atomic_write_text
-from thermodefect.report.results import read_results_json, repair_hint
+from thermodefect.core.results import read_results_json, repair_hint
 
 # Top-level sections and the JSON type each must have when present.
 SECTION_TYPES: dict[str, type] = {

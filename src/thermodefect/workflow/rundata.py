@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from thermodefect.core import keys
-from thermodefect.report.results import ResultsFileError, read_results_json, repair_hint
+from thermodefect.core.results import ResultsFileError, read_results_json, repair_hint
 from thermodefect.workflow.context import PipelineContext
 from thermodefect.workflow.snapshots import electron_count, load_cells, tag_frame, uniform_picks, valence_electrons
 

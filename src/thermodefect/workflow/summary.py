@@ -6,7 +6,7 @@ import time
 from pathlib import Path
 
 from thermodefect.core.files import atomic_write_json
-from thermodefect.report.results import ResultsFileError, read_results_json, repair_hint
+from thermodefect.core.results import ResultsFileError, read_results_json, repair_hint
 
 SNAPSHOT_KEYS = ("snapshots", "cell_atoms", "defect", "temperature_k")  # of results/snapshots/*.json
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from thermodefect.core.seeds import derived_seed
-from thermodefect.report.results import read_results_json
+from thermodefect.core.results import read_results_json
 from thermodefect.workflow.context import PipelineContext
 from thermodefect.workflow.rundata import cell_names, count_collapsed, md_jobs
 from thermodefect.workflow.snapshots import load_cells

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from thermodefect.core.files import atomic_write_json
-from thermodefect.report.results import ResultsFileError, read_results_json
+from thermodefect.core.results import ResultsFileError, read_results_json
 from thermodefect.workflow.context import PipelineContext
 from thermodefect.workflow.rundata import gap_record, md_frames, md_jobs, predict_gap
 
