@@ -29,7 +29,7 @@ def register(app: typer.Typer) -> None:
         settings = load_config(config)
         frames = _read_structures(structures, UserInputError)
         wanted = {w.strip() for w in what.split(",") if w.strip()}
-        check_label_request(frames, settings.reference, wanted)  # refuse before creating the run directory
+        check_label_request(frames, settings.reference, wanted, source=f"{structures.name} frame")  # before the run directory
         preflight(settings, needs=wanted)  # both references (also the one not asked for) and the devices
         run = RunDirectory.create(settings.run.directory, settings_to_toml(settings))
         with get_executor(settings.compute, run_dir=run.parsl_logs) as executor:

@@ -14,7 +14,6 @@ from thermodefect.structures.defects import (
 )
 from thermodefect.structures.supercells import (
     StructureError,
-    check_no_overlap,
     pristine_supercell,
     read_unit_cell,
     unit_cell,
@@ -24,7 +23,6 @@ __all__ = [
     "DefectSpec",
     "StructureError",
     "build_cells",
-    "check_no_overlap",
     "defect_neighbours",
     "make_defect",
     "parse_defect",

@@ -12,7 +12,12 @@ from typing import Collection
 import numpy as np
 from ase import Atoms
 
-from thermodefect.structures.supercells import StructureError
+from thermodefect.core.errors import UserInputError
+
+
+class StructureError(UserInputError):
+    """A structure that cannot be used; one-line message."""
+
 
 # A cell whose volume is below this fraction of |a||b||c| has (numerically) coplanar lattice vectors.
 MIN_NORMALIZED_VOLUME = 1e-6

@@ -4,16 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
 from ase import Atoms
 from ase.build import bulk
 
 from thermodefect.core import keys
-from thermodefect.core.errors import UserInputError
-
-
-class StructureError(UserInputError):
-    """A structure that cannot be used; one-line message."""
+from thermodefect.structures.checks import StructureError, check_structure
 
 
 def repeat_for_atoms(n_atoms: int, kind: str, atoms_per_cell: int) -> int:
@@ -54,22 +49,8 @@ def read_unit_cell(path: Path, cation: str, anion: str) -> Atoms:
     species = set(atoms.get_chemical_symbols())
     if species != {cation, anion}:
         raise StructureError(f"{path}: species {sorted(species)} do not match material cation/anion {[cation, anion]}")
-    if not atoms.pbc.all() or atoms.cell.rank != 3:
-        raise StructureError(f"{path}: needs a periodic 3D cell")
-    check_no_overlap(atoms, str(path))
+    check_structure(atoms, source=str(path))
     return atoms
-
-
-def check_no_overlap(atoms: Atoms, source: str, min_distance_angstrom: float = 0.5) -> None:
-    """Reject structures with atoms closer than ``min_distance_angstrom``."""
-    from ase.neighborlist import neighbor_list
-
-    if len(atoms) < 2:
-        return
-    i, j, d = neighbor_list("ijd", atoms, min_distance_angstrom)
-    if len(d):
-        k = int(np.argmin(d))
-        raise StructureError(f"{source}: atoms {i[k]} and {j[k]} overlap ({d[k]:.3f} Å apart)")
 
 
 def pristine_supercell(
