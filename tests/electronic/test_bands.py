@@ -64,3 +64,21 @@ def test_primitive_path_in_a_cubic_supercell():
     assert np.allclose(path.kpts_frac[0], [1, 1, 1])  # L = π/a (1,1,1)
     assert np.allclose(path.kpts_frac[15], [0, 0, 0])
     assert np.allclose(np.sort(np.abs(path.kpts_frac[30])), [0, 0, 2])  # X = 2π/a along an axis
+
+
+def test_zincblende_primitive_cell_of_supercells_with_defects():
+    from ase.build import bulk
+
+    from thermodefect.electronic.bands import zincblende_primitive_cell
+
+    a = 5.65
+    primitive = bulk("GaAs", "zincblende", a=a).cell[:]
+    for atoms in (bulk("GaAs", "zincblende", a=a), bulk("GaAs", "zincblende", a=a, cubic=True).repeat(2)):
+        np.testing.assert_allclose(zincblende_primitive_cell(atoms), primitive, atol=1e-12)
+        vacancy = atoms.copy()
+        del vacancy[0]
+        if len(atoms) > 2:
+            np.testing.assert_allclose(zincblende_primitive_cell(vacancy), primitive, atol=1e-12)
+    # The default fcc path then exists on a cubic supercell, whose own lattice has no L or K.
+    cubic = bulk("GaAs", "zincblende", a=a, cubic=True)
+    assert band_path(cubic.cell, "LGXK", 5, special_cell=zincblende_primitive_cell(cubic)).labels == ["L", "Γ", "X", "K"]

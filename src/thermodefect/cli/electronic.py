@@ -54,6 +54,7 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Band structure along electronic.band_path (bands near the gap), with defect levels; JSON + PNG."""
         from thermodefect.electronic import analyze_sample, band_figure_data, band_structure
+        from thermodefect.electronic.bands import zincblende_primitive_cell
         from thermodefect.core.errors import UserInputError
         from thermodefect.core.files import atomic_write_json
         from thermodefect.report.figures import plot_band_structure
@@ -70,7 +71,9 @@ def register(app: typer.Typer) -> None:
             _progress(index, atoms, "band edges, gap and defect levels")
             result = analyze_sample(sample, atoms, settings.electronic)
             _progress(index, atoms, "bands along electronic.band_path")
-            bs = band_structure(*sample.realspace, sample.n_electrons, atoms, settings.electronic)
+            # The path's special points are the zincblende (fcc) ones, folded into this cell.
+            bs = band_structure(*sample.realspace, sample.n_electrons, atoms, settings.electronic,
+                                special_cell=zincblende_primitive_cell(atoms))
             _echo_result(index, atoms, result)
             figure = out / f"bands-{index}.png"
             out.mkdir(parents=True, exist_ok=True)

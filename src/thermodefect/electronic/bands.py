@@ -48,6 +48,19 @@ def _split_labels(path: str) -> list[str]:
     return labels
 
 
+def zincblende_primitive_cell(atoms) -> np.ndarray:
+    """(3, 3) Å: the fcc primitive cell of the zincblende lattice ``atoms`` is a supercell of.
+
+    Its lattice constant comes from the volume per host atom pair,
+    a = (8 V / N_host)^(1/3), with N_host = 2·round(N/2): a vacancy or an
+    interstitial changes N by one, an antisite not at all. The axes are the
+    cubic axes, as in the supercells this package builds.
+    """
+    n_host = 2 * round(len(atoms) / 2)
+    a = (8.0 * abs(atoms.get_volume()) / n_host) ** (1.0 / 3.0)
+    return 0.5 * a * np.array([[0.0, 1.0, 1.0], [1.0, 0.0, 1.0], [1.0, 1.0, 0.0]])
+
+
 def band_path(cell, path: str = "LGXK", points_per_segment: int = 15, special_cell=None) -> BandPath:
     """High-symmetry path through the special points of ``cell``'s lattice (ASE).
 
