@@ -105,3 +105,10 @@ def test_unknown_option_is_a_user_error():
         XtbReference({"methd": "GFN1-xTB"})
     with pytest.raises(UserInputError, match="method"):
         XtbReference({"method": "GFN3"})
+
+
+@pytest.mark.parametrize("charge", ["+1", True, float("inf"), 11])
+def test_charge_must_be_a_number_of_elementary_charges(charge):
+    with pytest.raises(UserInputError, match="charge must be a number"):
+        XtbReference({"charge": charge})
+    assert XtbReference({"charge": -1}).options["charge"] == -1

@@ -65,6 +65,9 @@ class XtbReference(Reference):
                 raise UserInputError(f"reference 'xtb': {key} must be a positive number, got {options[key]!r}")
         if not isinstance(options["max_iterations"], int) or options["max_iterations"] < 1:
             raise UserInputError(f"reference 'xtb': max_iterations must be a positive integer, got {options['max_iterations']!r}")
+        charge = options["charge"]
+        if isinstance(charge, bool) or not isinstance(charge, (int, float)) or not abs(charge) <= 10:
+            raise UserInputError(f"reference 'xtb': charge must be a number of elementary charges in [-10, 10], got {charge!r}")
 
     def basis(self, element: str) -> str:
         if element not in atomic_numbers:
