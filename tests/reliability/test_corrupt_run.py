@@ -316,7 +316,7 @@ TORCH_REFUSAL = (
     ("", "RuntimeError"),
 ])
 def test_checkpoint_refusals_are_whole_sentences(message, reason):
-    from thermodefect.hamiltonian.checkpoint import _reason
+    from thermodefect.core.errors import describe as _reason  # the summary every checkpoint refusal uses
 
     assert _reason(RuntimeError(message)) == reason
 

@@ -20,7 +20,7 @@ from thermodefect.core.errors import UserInputError
 from thermodefect.core.rundir import RunDirectory
 
 from .conftest import base_config_text
-from .helpers import run_cli
+from .helpers import rattled_gaas, run_cli
 
 
 class _Payload:
@@ -39,15 +39,12 @@ def trained(tmp_path_factory) -> Path:
     from thermodefect.settings import ForceFieldSettings
 
     root = tmp_path_factory.mktemp("mace")
-    frames = []
-    for k in range(6):
-        atoms = bulk("GaAs", "zincblende", a=5.65, cubic=True)
-        atoms.rattle(0.08, seed=k)
+    frames = rattled_gaas(6, stdev_angstrom=0.08)
+    for atoms in frames:
         atoms.calc = AlbeGaAs()
         atoms.info["REF_energy"] = atoms.get_potential_energy()
         atoms.arrays["REF_forces"] = atoms.get_forces()
         atoms.calc = None
-        frames.append(atoms)
     write(str(root / "train.extxyz"), frames, format="extxyz")
     ff = ForceFieldSettings(num_channels=8, max_L=0, num_interactions=1, correlation=2, r_max_angstrom=4.0,
                             max_num_epochs=1, batch_size=3, valid_fraction=0.34, ensemble_size=1)

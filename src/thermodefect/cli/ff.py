@@ -46,20 +46,16 @@ def register(app: typer.Typer) -> None:
         """Train (or fine-tune) an ensemble of MACE models on a labelled dataset."""
         from thermodefect.forcefield import train_ensemble
 
-        from thermodefect.core.errors import RunDirectoryError
-
         s = load_config(config)
         run = _open_run(s)
         _threads(s)
         out = output or run.root / "models" / "ff" / "trained"
         manifest = run.manifest
-        try:
-            manifest.inside(out)
-        except RunDirectoryError:  # a folder of the user's own: existing models there are theirs to keep
-            paths = train_ensemble(s.forcefield, data or run.forces_dataset, out, seed=s.run.seed)
-        else:  # in the run directory: keep only models the manifest names, record the new ones
-            paths = train_ensemble(s.forcefield, data or run.forces_dataset, out, seed=s.run.seed,
-                                   keep=manifest.holds, trained=lambda path: manifest.record_files([path]))
+        # In the run directory: keep only models the manifest names, record the new ones. A folder
+        # of the user's own keeps the models already there.
+        in_run = out.resolve().is_relative_to(run.root.resolve())
+        bookkeeping = {"keep": manifest.holds, "trained": lambda path: manifest.record_files([path])} if in_run else {}
+        paths = train_ensemble(s.forcefield, data or run.forces_dataset, out, seed=s.run.seed, **bookkeeping)
         for p in paths:
             typer.echo(f"model {p}")
 

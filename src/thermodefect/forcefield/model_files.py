@@ -31,7 +31,7 @@ import importlib
 from pathlib import Path
 from typing import Any
 
-from thermodefect.core.errors import UserInputError
+from thermodefect.core.errors import UserInputError, describe
 
 
 class ForceFieldError(UserInputError):
@@ -47,16 +47,11 @@ _GRAPH_MODULE_REDUCERS = (
     "torch.fx.graph_module.reduce_package_graph_module",
     "torch.fx.graph_module.reduce_deploy_graph_module",
 )
-# Activation functions a model may use as its gate (names in the file -> real functions).
-_ACTIVATIONS = {
-    "torch.nn.functional.silu": ("torch.nn.functional", "silu"),
-    "torch.nn.functional.gelu": ("torch.nn.functional", "gelu"),
-    "torch.nn.functional.relu": ("torch.nn.functional", "relu"),
-    "torch.nn.functional.softplus": ("torch.nn.functional", "softplus"),
-    "torch.tanh": ("torch", "tanh"),
-    "torch.sigmoid": ("torch", "sigmoid"),
-    "torch.abs": ("torch", "abs"),
-}
+# Activation functions a model may use as its gate (the names in the file that become real functions).
+_ACTIVATIONS = frozenset({
+    "torch.nn.functional.silu", "torch.nn.functional.gelu", "torch.nn.functional.relu",
+    "torch.nn.functional.softplus", "torch.tanh", "torch.sigmoid", "torch.abs",
+})
 PICKLE_NOTE = (
     "{path} is a pickled MACE model (pickles can run code); only its architecture and weights were read, "
     "nothing from the file ran"
@@ -143,8 +138,7 @@ def _file_globals(path: Path) -> list[str]:
 
 
 def _reason(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return f"{type(exc).__name__}: {text[0][:200]}" if text else type(exc).__name__
+    return f"{type(exc).__name__}: {describe(exc)}"
 
 
 def _unpickle_inert(path: Path):
@@ -190,10 +184,9 @@ def _real(value: Any, path: Path, key: str) -> Any:
         return type(value)(_real(v, path, key) for v in value)
     if isinstance(value, type) and issubclass(value, _Inert):
         name = value.qualified_name
-        if name in _ACTIVATIONS:
-            module, attr = _ACTIVATIONS[name]
-            return getattr(importlib.import_module(module), attr)
         module, _, attr = name.rpartition(".")
+        if name in _ACTIVATIONS:
+            return getattr(importlib.import_module(module), attr)
         if not module.startswith("mace.modules"):
             raise ForceFieldError(f"{path}: refused to load: {key} names {name}, not a mace.modules class")
         import torch

@@ -26,6 +26,7 @@ import traceback
 from pathlib import Path
 from typing import Any, Callable
 
+from thermodefect.core.errors import describe
 from thermodefect.forcefield.model_files import PICKLE_NOTE, ForceFieldError, rewrite_mace_model
 
 ENERGY_KEY = "REF_energy"  # info key, eV
@@ -192,7 +193,7 @@ def train_model(
                 run(args)
             except (Exception, SystemExit) as exc:  # mace-torch raises anything, or exits
                 traceback.print_exc(file=sink)
-                raise ForceFieldError(f"mace-torch training of {name} failed ({_reason(exc)}); details in {console_log}") from None
+                raise ForceFieldError(f"mace-torch training of {name} failed ({type(exc).__name__}: {describe(exc)}); details in {console_log}") from None
     finally:
         torch.set_default_dtype(dtype)  # mace-torch sets it globally
         shutil.rmtree(checkpoints, ignore_errors=True)
@@ -200,11 +201,6 @@ def train_model(
     if not model_path.is_file():
         raise ForceFieldError(f"mace-torch finished without writing {model_path}; see {output_dir / 'logs'}")
     return model_path
-
-
-def _reason(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return f"{type(exc).__name__}: {text[-1]}" if text else type(exc).__name__
 
 
 def _parse_mace_arguments(argv: list[str]):

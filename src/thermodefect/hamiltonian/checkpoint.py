@@ -12,11 +12,10 @@ from __future__ import annotations
 import hashlib
 import io
 import json
-import re
 import warnings
 from pathlib import Path
 
-from thermodefect.core.errors import UserInputError
+from thermodefect.core.errors import UserInputError, describe
 from thermodefect.hamiltonian.config import ModelConfig
 from thermodefect.core.files import atomic_write_bytes, atomic_write_json
 
@@ -87,14 +86,14 @@ def load_model(directory: str | Path, device: str = "cpu"):
         state = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
     except (pickle.UnpicklingError, RuntimeError, EOFError, ValueError, TypeError, AttributeError) as exc:
         raise UserInputError(
-            f"{weights_path}: refused to load ({_reason(exc)}); {WEIGHTS_FILE} must be a state_dict of tensors written by thermodefect"
+            f"{weights_path}: refused to load ({describe(exc)}); {WEIGHTS_FILE} must be a state_dict of tensors written by thermodefect"
         ) from None
     if not isinstance(state, dict) or not all(isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in state.items()):
         raise UserInputError(f"{weights_path}: not a state_dict of tensors")
     try:
         model = build_from_config(config)
     except ValueError as exc:
-        raise UserInputError(f"{config_path}: cannot build the model: {_reason(exc)}") from None
+        raise UserInputError(f"{config_path}: cannot build the model: {describe(exc)}") from None
     expected = model.state_dict()
     for name in OPTIONAL_BUFFERS:  # added in later versions; older checkpoints keep the default
         if name in expected and name not in state:
@@ -114,23 +113,6 @@ def load_model(directory: str | Path, device: str = "cpu"):
 
         model.two_center = TwoCenterModel.load(directory / BASELINE_FILE)
     return model.to(device).eval()
-
-
-def _reason(exc: BaseException) -> str:
-    """The first whole sentence of an exception's message, on one line, without terminal colour codes.
-
-    torch's refusals are paragraphs ("Weights only load failed. ... WeightsUnpickler error:
-    Unsupported global: ..."); the sentence that says what was found is kept whole.
-    """
-    text = re.sub(r"\x1b\[[0-9;]*m", "", str(exc))
-    if "WeightsUnpickler error:" in text:
-        text = text.split("WeightsUnpickler error:", 1)[1]
-    paragraph = re.split(r"\n\s*\n", text.strip(), maxsplit=1)[0]
-    text = " ".join(paragraph.split())
-    if not text:
-        return type(exc).__name__
-    sentence = re.split(r"(?<=[.!?])\s+(?=[A-Z])", text, maxsplit=1)[0]
-    return sentence.rstrip(".")
 
 
 def load_overlap_model(path: str | Path, device: str = "cpu"):

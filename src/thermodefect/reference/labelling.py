@@ -120,8 +120,8 @@ def check_label_request(structures: list, reference_settings, what: Iterable[str
     used = ([(forces_ref, "forces")] if "forces" in what else []) + ([(ham_ref, "hamiltonian")] if "hamiltonian" in what else [])
     references = [(settings.name, providing_reference(settings, needs)) for settings, needs in used]
     elements = {s for atoms in structures for s in atoms.get_chemical_symbols()}
-    knowers = {f"reference {name!r}": known_elements(reference, elements) for name, reference in references}
-    known, known_by = common_elements([(theirs, name) for name, theirs in knowers.items()], elements)
+    known, known_by = common_elements([(known_elements(reference, elements), f"reference {name!r}") for name, reference in references],
+                                       elements)
     for k, atoms in enumerate(structures):
         check_structure(atoms, source=f"{source} {k}", known_elements=known, known_by=known_by,
                         min_distance_fraction=min_distance_fraction)

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Callable
 
 from ase import Atoms
 
 from thermodefect.active.forcefield import ForceFieldALPaths, LabelFn, MaceHooks, run_forcefield_active_learning
-from thermodefect.core.errors import UserInputError
+from thermodefect.core.results import ResultsFileError, read_results_json, repair_hint
 from thermodefect.core.rundir import RunDirectory
 
 
@@ -58,14 +57,8 @@ def final_models(run: RunDirectory) -> list[Path]:
     unchanged bytes (:meth:`~thermodefect.core.rundir.Manifest.verified`).
     """
     summary = run.forcefield_al_summary
-    if not summary.exists():
-        raise UserInputError(f"{summary}: no force-field active-learning result yet; run `thermodefect ff al` first or pass --model")
-    repair = "redo the stage with `thermodefect run CONFIG --only forcefield_al`"
-    try:
-        names = json.loads(summary.read_text())["final_models"]
-    except (json.JSONDecodeError, UnicodeDecodeError, KeyError, TypeError):
-        raise UserInputError(f"{summary}: unreadable or has no 'final_models' list; {repair}") from None
+    names = read_results_json(summary, "forcefield_al", required=("final_models",))["final_models"]
     if not isinstance(names, list) or not names or not all(isinstance(n, str) for n in names):
-        raise UserInputError(f"{summary}: 'final_models' must be a non-empty list of paths; {repair}")
+        raise ResultsFileError(f"{summary}: 'final_models' must be a non-empty list of paths; {repair_hint('forcefield_al')}")
     manifest = run.manifest
     return [manifest.verified(run.root / name) for name in names]  # an absolute name stays absolute (and is refused)

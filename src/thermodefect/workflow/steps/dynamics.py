@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from thermodefect.core.seeds import derived_seed
-from thermodefect.core.results import read_results_json
 from thermodefect.workflow.context import PipelineContext
 from thermodefect.workflow.rundata import cell_names, count_collapsed, md_jobs
 from thermodefect.workflow.snapshots import load_cells
@@ -18,9 +17,6 @@ def production_md(ctx: PipelineContext) -> dict:
     s = ctx.settings
     done = ctx.manifest.items_done(STAGE)
     jobs = md_jobs(ctx)
-    if "md_calculator" not in ctx.cache and any(job.key not in done for job in jobs):
-        # The force field's models are listed there; missing although forcefield_al is done names the repair.
-        read_results_json(ctx.run.forcefield_al_summary, "forcefield_al", required=("final_models",))
     cells = {}
     for k, job in enumerate(jobs):
         if job.key in done:
