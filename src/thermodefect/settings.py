@@ -389,9 +389,14 @@ class ElectronicSettings(_Section):
     # Snapshots per (defect, temperature) of each larger transfer cell.
     transfer_snapshots_per_temperature: Count = 20
     sparse_above_atoms: Count = 300
-    # A state inside the pristine-like gap counts as a defect level when at
-    # least this fraction of its weight sits on the defect site and its neighbours.
-    localization_threshold: Annotated[float, Field(gt=0, lt=1)] = 0.2
+    # A state inside the host gap counts as a defect level when at least this
+    # fraction of its weight sits on the defect site and its neighbours (and at
+    # least 3x the share of an evenly spread state).
+    localization_threshold: Annotated[float, Field(gt=0, lt=1)] = 0.1
+    # Host band edges of a defect cell: "aligned" = the pristine cell's edges (same
+    # cell size and temperature) shifted by the on-site potential alignment;
+    # "cell" = the defect cell's own highest occupied / lowest empty delocalized state.
+    band_edges: Literal["aligned", "cell"] = "aligned"
     # In-gap states closer than this (eV) are one (degenerate) defect level.
     degeneracy_tolerance_ev: Annotated[float, Field(ge=0, le=10.0)] = 0.02  # [0, 10] eV
     # An overlap matrix with an eigenvalue below this is rejected as nearly singular; (0, 1).
@@ -404,6 +409,9 @@ class ElectronicSettings(_Section):
     # Snapshots per transfer cell size labelled by the reference to check the
     # model there (one per defect, in config order); 0 skips the check.
     transfer_reference_snapshots: NonNegativeCount = 1
+    # Snapshots per (defect, production temperature) labelled by the reference to compare
+    # model and reference gap(T) and level(T) on the same MD snapshots; 0 skips the check.
+    validation_snapshots_per_temperature: NonNegativeCount = 10
 
     @field_validator("band_path")
     @classmethod

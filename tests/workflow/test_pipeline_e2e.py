@@ -39,6 +39,7 @@ EXPECTED_FILES = [
     "results/ff_al_summary.json",
     "results/hamiltonian_al.json",
     "results/accuracy.json",
+    "results/validation.json",
     "results/thermal.json",
     "results/summary.json",
     "results/summary.csv",
@@ -51,7 +52,7 @@ EXPECTED_FILES = [
     "report/figures/rdf.png",
 ]
 STAGES = ["structures", "forcefield_al", "production_md", "hamiltonian_al", "overlap_model", "predictions", "accuracy",
-          "statistics", "report"]
+          "validation", "statistics", "report"]
 
 
 def _env():
@@ -102,12 +103,17 @@ def test_every_file_of_the_run_directory(finished_run):
 
 def test_summary_and_report_contents(finished_run):
     summary = json.loads((finished_run / "results" / "summary.json").read_text())
-    assert {"config", "labels", "forcefield", "hamiltonian", "accuracy", "thermal"} <= set(summary)
+    assert {"config", "labels", "forcefield", "hamiltonian", "accuracy", "thermal", "validation"} <= set(summary)
     assert summary["labels"]["hamiltonian"] >= 4
     cells = {(r["cell_atoms"], r["defect"]) for r in summary["thermal"]}
     assert cells == {(8, "pristine"), (8, "As_Ga"), (64, "pristine"), (64, "As_Ga")}
     for row in summary["thermal"]:
-        assert row["n_snapshots"] >= 1 and row["gap_std_ev"] >= 0
+        assert row["n_snapshots"] >= 1 and (row["gap_std_ev"] is None) == (row["n_snapshots"] == 1)
+        assert row["edges"] == ("cell" if row["defect"] == "pristine" else "aligned")
+        assert row["gap_model_std_ev"] is not None  # two ensemble members
+    validation = summary["validation"]
+    assert {(c["defect"], c["temperature_k"]) for c in validation["curves"]} == {("pristine", 300.0), ("As_Ga", 300.0)}
+    assert validation["overall"]["n_snapshots"] == 4  # 2 predicted snapshots per (defect, T), all validated
     assert {r["cell_atoms"] for r in summary["accuracy"]} == {8, 64}
     html = (finished_run / "report" / "index.html").read_text()
     assert "data:image/png;base64" in html and "Temperature dependence" in html

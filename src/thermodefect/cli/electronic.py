@@ -33,10 +33,12 @@ def register(app: typer.Typer) -> None:
 
         settings = load_config(config)
         out = output or settings.run.directory / "results" / "electronic"
-        rows = []
+        analysed = []
         for index, atoms, sample in _samples(settings, structures, model, overlap_model, max_atoms):
             _progress(index, atoms, "band edges, gap and defect levels")
-            result = analyze_sample(sample, atoms, settings.electronic)
+            analysed.append((index, atoms, analyze_sample(sample, atoms, settings.electronic)))
+        rows = []
+        for index, atoms, result in _aligned(settings, analysed, model, overlap_model):
             _echo_result(index, atoms, result)
             rows.append({"frame": index, "defect": atoms.info.get("defect", ""), **result.to_dict()})
         atomic_write_json(out / "gap.json", {"structures": str(structures), "source": _source(settings, model), "results": rows})
@@ -61,7 +63,7 @@ def register(app: typer.Typer) -> None:
 
         settings = load_config(config)
         out = output or settings.run.directory / "results" / "electronic"
-        rows = []
+        samples, analysed = {}, []
         for index, atoms, sample in _samples(settings, structures, model, overlap_model, max_atoms):
             if sample.realspace is None:
                 raise UserInputError(
@@ -69,7 +71,11 @@ def register(app: typer.Typer) -> None:
                     "(and --overlap-model for a non-orthogonal basis)"
                 )
             _progress(index, atoms, "band edges, gap and defect levels")
-            result = analyze_sample(sample, atoms, settings.electronic)
+            samples[index] = sample
+            analysed.append((index, atoms, analyze_sample(sample, atoms, settings.electronic)))
+        rows = []
+        for index, atoms, result in _aligned(settings, analysed, model, overlap_model):
+            sample = samples.pop(index)
             _progress(index, atoms, "bands along electronic.band_path")
             # The path's special points are the zincblende (fcc) ones, folded into this cell.
             bs = band_structure(*sample.realspace, sample.n_electrons, atoms, settings.electronic,
@@ -96,6 +102,69 @@ def register(app: typer.Typer) -> None:
             typer.echo(f"wrote {figure}")
         atomic_write_json(out / "bands.json", {"structures": str(structures), "source": _source(settings, model), "results": rows})
         typer.echo(f"wrote {out / 'bands.json'}")
+
+
+def _cell_key(atoms) -> tuple:
+    return tuple(round(float(x), 2) for x in atoms.cell.array.ravel())
+
+
+def _ideal_pristine(settings, atoms):
+    """The ideal pristine supercell of ``[material]`` on the lattice of ``atoms`` (a defect cell), or None."""
+    import numpy as np
+
+    from thermodefect.structures import pristine_supercell
+    from thermodefect.structures.checks import StructureError
+
+    m = settings.material
+    shape = atoms.cell.array / abs(atoms.get_volume()) ** (1 / 3)
+    for kind in dict.fromkeys([settings.supercells.kind, "cubic", "primitive"]):
+        for n in (len(atoms) - 1, len(atoms), len(atoms) + 1):
+            try:
+                cell = pristine_supercell(m.cation, m.anion, m.lattice_constant_angstrom, n, kind)
+            except StructureError:
+                continue
+            if np.allclose(cell.cell.array / abs(cell.get_volume()) ** (1 / 3), shape, atol=1e-3):
+                cell.set_cell(atoms.cell, scale_atoms=True)
+                return cell
+    return None
+
+
+def _aligned(settings, analysed, model, overlap_model):
+    """``(index, atoms, result)`` with defect cells aligned to a pristine host (``band_edges = "aligned"``).
+
+    The host of a defect frame is the mean of the file's pristine frames on
+    the same lattice; without one, the ideal pristine cell of ``[material]``
+    on that lattice, analysed with the same Hamiltonian source.
+    """
+    from thermodefect.core import keys
+    from thermodefect.electronic import analyze_sample
+    from thermodefect.electronic.levels import HostReference, realign
+
+    electronic = settings.electronic
+    is_pristine = lambda atoms: keys.DEFECT_SITE not in atoms.info or atoms.info.get(keys.DEFECT) == "pristine"  # noqa: E731
+    if electronic.band_edges != "aligned" or all(is_pristine(a) for _, a, _ in analysed):
+        return analysed
+    pristine: dict[tuple, list] = {}
+    for _, atoms, result in analysed:
+        if is_pristine(atoms):
+            pristine.setdefault(_cell_key(atoms), []).append(result)
+    hosts = {key: HostReference.from_results(results) for key, results in pristine.items()}
+    out = []
+    for index, atoms, result in analysed:
+        key = _cell_key(atoms)
+        if not is_pristine(atoms) and key not in hosts:
+            ideal = _ideal_pristine(settings, atoms)
+            if ideal is None:
+                typer.echo(f"note: frame {index}: no pristine cell on its lattice; band edges from its own states", err=True)
+                hosts[key] = None
+            else:
+                typer.echo(f"note: frame {index}: band edges aligned to the ideal pristine cell of [material] on its lattice "
+                           "(add pristine frames of the same cell to the file to align to those instead)", err=True)
+                (_, _, sample), = _samples_of(settings, [ideal], "ideal pristine cell", model, overlap_model)
+                hosts[key] = HostReference.from_results([analyze_sample(sample, ideal, electronic)])
+        host = None if is_pristine(atoms) else hosts[key]
+        out.append((index, atoms, realign(result, host, electronic.degeneracy_tolerance_ev)))
+    return out
 
 
 def _source(settings, model) -> str:
@@ -130,11 +199,15 @@ def _samples(settings, structures: Path, model: Path | None, overlap_model: Path
 
     Every frame is read and checked first, so bad input is refused before any calculation.
     """
+    yield from _samples_of(settings, _read_structures(structures, max_atoms), structures, model, overlap_model)
+
+
+def _samples_of(settings, frames: list, source, model: Path | None, overlap_model: Path | None):
+    """:func:`_samples` of frames already read (``source`` names them in errors)."""
     from thermodefect.cli.ham import _check_frames, model_knowers
     from thermodefect.data.operators import HamiltonianSample
     from thermodefect.reference.labelling import known_elements, providing_reference
 
-    frames = _read_structures(structures, max_atoms)
     h_model = s_model = None
     if model is not None:
         from thermodefect.hamiltonian import predict
@@ -154,7 +227,7 @@ def _samples(settings, structures: Path, model: Path | None, overlap_model: Path
     if reference is not None:
         elements = {s for atoms in frames for s in atoms.get_chemical_symbols()}
         knowers.insert(0, (known_elements(reference, elements), f"reference {reference.name!r}"))
-    _check_frames([(structures, k, atoms) for k, atoms in enumerate(frames)], knowers)
+    _check_frames([(source, k, atoms) for k, atoms in enumerate(frames)], knowers)
     for index, atoms in enumerate(frames):
         labelled = None
         if needs_reference(atoms):

@@ -13,7 +13,17 @@ from thermodefect.core import keys
 from thermodefect.data.operators import BlockOperator, HamiltonianSample, orbital_offsets
 from thermodefect.electronic.bloch import bloch_pair, kspace_pair
 from thermodefect.electronic.eigen import Eigenstates, solve_dense, solve_near_gap
-from thermodefect.electronic.levels import GapResult, WindowTooSmall, atom_weights, band_edges_and_levels, highest_occupied_index
+from thermodefect.electronic.levels import (
+    GapResult,
+    HostReference,
+    WindowTooSmall,
+    atom_weights,
+    band_edges_and_levels,
+    highest_occupied_index,
+    onsite_summary,
+    realign,
+    state_window,
+)
 from thermodefect.settings import ElectronicSettings
 
 
@@ -24,6 +34,23 @@ def defect_atoms_of(atoms) -> list[int] | None:
     from thermodefect.structures import defect_neighbours
 
     return defect_neighbours(atoms)
+
+
+def alignment_atoms(atoms, n_atoms: int) -> list[int]:
+    """Atoms whose on-site energies align the cell to the host: all of a pristine cell; of a defect
+    cell, those at least the median distance (minimum image) from the defect site."""
+    if atoms is None or keys.DEFECT_SITE not in atoms.info or atoms.info.get(keys.DEFECT) == "pristine":
+        return list(range(n_atoms))
+    from ase.geometry import get_distances
+
+    site = np.asarray(atoms.info[keys.DEFECT_SITE], float).reshape(1, 3)
+    distance = get_distances(atoms.positions, site, cell=atoms.cell, pbc=atoms.pbc)[1][:, 0]
+    return [int(a) for a in np.nonzero(distance >= np.median(distance))[0]]
+
+
+def gamma_diagonal(h) -> np.ndarray:
+    """Real part of the diagonal of H(k) (sparse or dense)."""
+    return np.real(np.asarray(h.diagonal())).ravel()
 
 
 def choose_solver(n_atoms: int, settings: ElectronicSettings, solver: str | None = None, matrix=None) -> str:
@@ -71,20 +98,29 @@ def analyze_matrices(
     settings: ElectronicSettings,
     solver: str,
     target_ev: float | None = None,
+    host: HostReference | None = None,
+    onsite: dict | None = None,
 ) -> GapResult:
     """Gap and levels from one k-point's ``H(k)``, ``S(k)`` (CSR or dense).
 
+    The result keeps the states nearest the gap (``window``) and ``onsite``
+    (:func:`~thermodefect.electronic.levels.onsite_summary` of this H), so it
+    can be aligned to a pristine host; with ``host`` it is (``edges="aligned"``).
     The sparse window doubles (up to the full problem) until it holds a
-    delocalized state on each side of the Fermi level.
+    delocalized state on each side of the Fermi level (and spans the aligned edges).
     """
     n_states = settings.bands_near_gap
     while True:
         states = solve_states(h, s, n_electrons, solver, settings, target_ev, n_states)
         weights = atom_weights(states.vectors, s, offsets)
         try:
-            return band_edges_and_levels(
+            result = band_edges_and_levels(
                 states, weights, n_electrons, defect_atoms, settings.localization_threshold, settings.degeneracy_tolerance_ev, solver
             )
+            result.window = state_window(states, weights, n_electrons, defect_atoms, settings.localization_threshold,
+                                         per_side=2 * settings.bands_near_gap)
+            result.onsite = onsite
+            return realign(result, host, settings.degeneracy_tolerance_ev)
         except WindowTooSmall:
             if solver == "dense" or n_states >= h.shape[0] - 2:
                 raise
@@ -100,24 +136,30 @@ def analyze_operators(
     kpts_frac: np.ndarray | None = None,
     solver: str | None = None,
     target_ev: float | None = None,
+    host: HostReference | None = None,
 ) -> GapResult:
     """Band edges, gap and defect levels from real-space H (eV) and S blocks.
 
     ``atoms`` (ASE, with ``info["defect_site"]``) locates the defect; without
     it no defect levels are reported. ``kpts_frac`` (n_k, 3) fractional
     k-points (default Γ): VBM is the maximum and CBM the minimum over them;
-    defect levels are those of the k-point of the VBM.
+    defect levels are those of the k-point of the VBM. ``host`` (pristine
+    edges and on-site energies) gives pristine-aligned edges (Γ only).
     """
     settings = settings or ElectronicSettings()
     kpts = np.zeros((1, 3)) if kpts_frac is None else np.atleast_2d(np.asarray(kpts_frac, float))
     n_atoms = len(hamiltonian.structure.numbers)
     defect_atoms = defect_atoms_of(atoms)
     offsets = hamiltonian.offsets()
+    if host is not None and len(kpts) > 1:
+        raise ValueError("pristine-aligned edges are defined at Γ only; pass no kpts_frac with a host reference")
+    used = alignment_atoms(atoms, n_atoms)
     results = []
     for k in kpts:
         h, s = bloch_pair(hamiltonian, overlap, k_frac=k)
         chosen = choose_solver(n_atoms, settings, solver, h)
-        results.append(analyze_matrices(h, s, offsets, n_electrons, defect_atoms, settings, chosen, target_ev))
+        onsite = onsite_summary(gamma_diagonal(h), offsets, hamiltonian.structure.numbers, used)
+        results.append(analyze_matrices(h, s, offsets, n_electrons, defect_atoms, settings, chosen, target_ev, host, onsite))
     return combine_kpoints(results, kpts)
 
 
@@ -143,11 +185,13 @@ def analyze_sample(
     settings: ElectronicSettings | None = None,
     solver: str | None = None,
     target_ev: float | None = None,
+    host: HostReference | None = None,
 ) -> GapResult:
     """Gap and defect levels of a labelled sample (real-space blocks at Γ, or its stored k-points).
 
     ``atoms`` carries the defect site; without it the sample's metadata
     ``defect_site`` / ``defect_index`` / ``defect`` are used when present.
+    ``host``: pristine-aligned edges, as :func:`analyze_operators`.
     """
     settings = settings or ElectronicSettings()
     if atoms is None:
@@ -155,16 +199,23 @@ def analyze_sample(
         atoms.info.update({k: sample.metadata[k] for k in (keys.DEFECT, keys.DEFECT_SITE, keys.DEFECT_INDEX) if k in sample.metadata})
     if sample.realspace is not None:
         hamiltonian, overlap = sample.realspace
-        result = analyze_operators(hamiltonian, overlap, sample.n_electrons, atoms, settings, solver=solver, target_ev=target_ev)
+        result = analyze_operators(hamiltonian, overlap, sample.n_electrons, atoms, settings, solver=solver,
+                                   target_ev=target_ev, host=host)
     else:
         matrices = sample.kspace
-        offsets = orbital_offsets(sample.structure.numbers, sample.basis)
+        if host is not None and len(matrices.kpts_frac) > 1:
+            raise ValueError("pristine-aligned edges are defined at Γ only; this sample holds several k-points")
+        numbers = sample.structure.numbers
+        offsets = orbital_offsets(numbers, sample.basis)
         defect_atoms = defect_atoms_of(atoms)
+        used = alignment_atoms(atoms, len(numbers))
         results = []
         for index in range(len(matrices.kpts_frac)):
             h, s = kspace_pair(matrices, index)
-            chosen = choose_solver(len(sample.structure.numbers), settings, solver, h)
-            results.append(analyze_matrices(h, s, offsets, sample.n_electrons, defect_atoms, settings, chosen, target_ev))
+            chosen = choose_solver(len(numbers), settings, solver, h)
+            onsite = onsite_summary(gamma_diagonal(h), offsets, numbers, used)
+            results.append(analyze_matrices(h, s, offsets, sample.n_electrons, defect_atoms, settings, chosen, target_ev,
+                                            host, onsite))
         result = combine_kpoints(results, np.asarray(matrices.kpts_frac, float))
     result.metadata.update({k: v for k, v in sample.metadata.items() if isinstance(v, (str, int, float, bool))})
     return result

@@ -15,7 +15,7 @@ from thermodefect.hamiltonian.checkpoint import load_model, save_model
 from thermodefect.hamiltonian.config import PRESETS, ModelConfig
 from thermodefect.hamiltonian.metrics import evaluate
 from thermodefect.hamiltonian.model import HamiltonianModel
-from thermodefect.hamiltonian.predict import ensemble_uncertainty, predict
+from thermodefect.hamiltonian.predict import ensemble_uncertainty, predict, predict_members
 from thermodefect.hamiltonian.train import TrainResult, build_model, load_ensemble, train_ensemble, train_model
 
 __all__ = [
@@ -29,6 +29,7 @@ __all__ = [
     "load_ensemble",
     "load_model",
     "predict",
+    "predict_members",
     "save_model",
     "train_ensemble",
     "train_model",

@@ -80,26 +80,66 @@ def predict(model, atoms_list, batch_size: int = 4) -> list[BlockOperator]:
     the model's cutoff, both directions and onsite blocks included; eV for a
     Hamiltonian model, dimensionless for an overlap model.
     """
-    from thermodefect.hamiltonian.two_center import TwoCenterModel, add_blocks
+    from thermodefect.hamiltonian.two_center import TwoCenterModel
 
     structures = [as_structure(a) for a in atoms_list]
     check_model_elements(model, structures)
     if isinstance(model, TwoCenterModel):
         return [model.operator(s) for s in structures]
     graphs = [build_graph(s, model.config.cutoff_angstrom) for s in structures]
-    baseline = getattr(model, "two_center", None)
-    out = []
-    for s, g, (b, u) in zip(structures, graphs, predicted_outputs(model, graphs, batch_size)):
-        if baseline is None:
-            out.append(BlockOperator(structure=s, basis=dict(model.config.basis), edge_index=g.edge_index,
-                                     cell_shift=g.cell_shift, blocks=b))
-            continue
-        op = baseline.operator(s)
-        if u is not None:  # the potential term on every edge of the (long-ranged) baseline
-            long_graph = baseline.graph(s)
-            op.blocks[:] += potential_blocks(u, long_graph, baseline.overlap.edge_blocks(long_graph), model.layout)
-        out.append(add_blocks(op, g, b))
-    return out
+    outputs = predicted_outputs(model, graphs, batch_size)
+    return [_Assembly(model, s, g).operator(*out) for s, g, out in zip(structures, graphs, outputs)]
+
+
+def predict_members(model, atoms_list, batch_size: int = 4) -> list[tuple[BlockOperator, list[BlockOperator]]]:
+    """``(mean operator, [operator of each member])`` per structure for an ensemble (``model.members``).
+
+    The mean equals :func:`predict` of the ensemble (blocks and potentials are
+    linear in the members); the two-center baseline of a structure is built
+    once and shared. A single model gives ``(predict(model), [])``.
+    """
+    members = list(getattr(model, "members", None) or [])
+    if len(members) < 2:
+        return [(op, []) for op in predict(model, atoms_list, batch_size)]
+    structures = [as_structure(a) for a in atoms_list]
+    check_model_elements(model, structures)
+    graphs = [build_graph(s, model.config.cutoff_angstrom) for s in structures]
+    outputs = [list(predicted_outputs(m, graphs, batch_size)) for m in members]
+    result = []
+    for k, (s, g) in enumerate(zip(structures, graphs)):
+        assembly = _Assembly(model, s, g)
+        ops = [assembly.operator(*out[k]) for out in outputs]
+        mean = BlockOperator(ops[0].structure, dict(ops[0].basis), ops[0].edge_index, ops[0].cell_shift,
+                             np.mean([op.blocks for op in ops], axis=0))
+        result.append((mean, ops))
+    return result
+
+
+class _Assembly:
+    """Network blocks (and potentials) of one structure onto its two-center baseline, built once."""
+
+    def __init__(self, model, structure: Structure, graph: CrystalGraph):
+        self.model, self.structure, self.graph = model, structure, graph
+        self.baseline = getattr(model, "two_center", None)
+        self._base = self._long_graph = self._long_overlap = None
+
+    def operator(self, blocks: np.ndarray, potentials: np.ndarray | None) -> BlockOperator:
+        from thermodefect.hamiltonian.two_center import add_blocks
+
+        s, g = self.structure, self.graph
+        if self.baseline is None:
+            return BlockOperator(structure=s, basis=dict(self.model.config.basis), edge_index=g.edge_index,
+                                 cell_shift=g.cell_shift, blocks=blocks)
+        if self._base is None:
+            self._base = self.baseline.operator(s)
+        op = self._base
+        if potentials is not None:  # the potential term on every edge of the (long-ranged) baseline
+            if self._long_graph is None:
+                self._long_graph = self.baseline.graph(s)
+                self._long_overlap = self.baseline.overlap.edge_blocks(self._long_graph)
+            op = BlockOperator(op.structure, dict(op.basis), op.edge_index, op.cell_shift,
+                               op.blocks + potential_blocks(potentials, self._long_graph, self._long_overlap, self.model.layout))
+        return add_blocks(op, g, blocks)
 
 
 def ensemble_uncertainty(models: Sequence, atoms_list, batch_size: int = 4) -> list[dict[str, float]]:

@@ -101,6 +101,15 @@ def md_frames(ctx: PipelineContext, job: MdJob, count: int):
     return [(i, tag_frame(frames[i], cell)) for i in picks]
 
 
+def frames_at(ctx: PipelineContext, job: MdJob, indices: list[int]):
+    """The frames of ``job``'s trajectory with these indices, tagged with the defect."""
+    from thermodefect.dynamics.nvt import read_frames
+
+    cell, _ = _cell_and_bond(ctx, job)
+    frames = read_frames(job.path)
+    return [tag_frame(frames[i], cell) for i in indices]
+
+
 # --------------------------------------------------------------------------- Hamiltonian data and models
 def training_keys(ctx: PipelineContext) -> dict:
     """``{"training": [...], "test": [...], "final_round": K}`` written by the Hamiltonian AL stage."""
@@ -155,28 +164,65 @@ def electrons_per_element(ctx: PipelineContext) -> dict[int, float]:
     return ctx.cache["valence"]
 
 
-def predict_gap(ctx: PipelineContext, atoms):
-    """Model band edges, gap and defect levels of one structure, and the seconds it took."""
+def predict_gap(ctx: PipelineContext, atoms, host=None):
+    """Model band edges, gap and defect levels of one structure (``host``: pristine-aligned edges), and the seconds it took."""
+    result, _, seconds = predict_gap_members(ctx, atoms, host, members=False)
+    return result, seconds
+
+
+def predict_gap_members(ctx: PipelineContext, atoms, host=None, member_hosts=None, members: bool = True):
+    """``(mean-model result, [result of each ensemble member], seconds)`` of one structure.
+
+    The mean model is the one production uses; the members' results give the
+    ensemble spread of every number (``member_hosts[k]``: member k's own
+    pristine reference). The overlap is predicted once and shared.
+    """
     from thermodefect.electronic.analysis import analyze_operators
-    from thermodefect.hamiltonian import predict
+    from thermodefect.hamiltonian import predict, predict_members
 
     ham, overlap = load_predictors(ctx)
     t0 = time.perf_counter()
-    h = predict(ham, [atoms])[0]
+    if members:
+        mean_op, member_ops = predict_members(ham, [atoms])[0]
+    else:
+        mean_op, member_ops = predict(ham, [atoms])[0], []
     s = predict(overlap, [atoms])[0] if overlap is not None else None
-    result = analyze_operators(h, s, electron_count(atoms, electrons_per_element(ctx)), atoms, ctx.settings.electronic)
-    return result, time.perf_counter() - t0
+    n_electrons = electron_count(atoms, electrons_per_element(ctx))
+    settings = ctx.settings.electronic
+    result = analyze_operators(mean_op, s, n_electrons, atoms, settings, host=host)
+    seconds = time.perf_counter() - t0
+    hosts = member_hosts or [None] * len(member_ops)
+    member_results = [analyze_operators(op, s, n_electrons, atoms, settings, host=h) for op, h in zip(member_ops, hosts)]
+    return result, member_results, seconds
 
 
-def gap_record(result, **extra) -> dict:
-    """A :class:`~thermodefect.electronic.analysis.GapResult` as the JSON the results files hold."""
-    levels = sorted(result.levels, key=lambda lv: lv.energy_ev)
-    return {
+def level_record(level) -> dict:
+    return {"energy_ev": level.energy_ev, "above_vbm_ev": level.above_vbm_ev, "below_cbm_ev": level.below_cbm_ev,
+            "degeneracy": level.degeneracy, "electrons": level.electrons, "defect_weight": level.defect_weight, "ipr": level.ipr}
+
+
+def gap_record(result, members=(), keep_states: bool = True, **extra) -> dict:
+    """A :class:`~thermodefect.electronic.analysis.GapResult` as the JSON the results files hold.
+
+    ``keep_states`` keeps the solved states nearest the gap and the on-site
+    summary (so the snapshot can be aligned again to another host reference);
+    ``members``: the ensemble members' results, stored without states.
+    """
+    record = {
         **extra,
+        "edges": result.edges,
         "gap_ev": result.gap_ev, "vbm_ev": result.vbm_ev, "cbm_ev": result.cbm_ev,
-        "levels": [{"above_vbm_ev": lv.above_vbm_ev, "degeneracy": lv.degeneracy, "defect_weight": lv.defect_weight,
-                    "electrons": lv.electrons} for lv in levels],
+        "cell_gap_ev": result.cell_gap_ev, "cell_vbm_ev": result.cell_vbm_ev, "cell_cbm_ev": result.cell_cbm_ev,
+        "alignment_ev": result.alignment_ev,
+        "conduction_electrons": result.conduction_electrons, "valence_holes": result.valence_holes,
+        "levels": [level_record(lv) for lv in sorted(result.levels, key=lambda lv: lv.energy_ev)],
+        "onsite": result.onsite,
     }
+    if keep_states:
+        record["window"] = result.window
+    if members:
+        record["members"] = [gap_record(m, keep_states=False) for m in members]
+    return record
 
 
 def atoms_of_sample(sample):

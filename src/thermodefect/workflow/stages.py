@@ -16,6 +16,7 @@ from thermodefect.workflow.steps.predictions import predict_snapshots
 from thermodefect.workflow.steps.report import report_stage
 from thermodefect.workflow.steps.statistics import thermal_statistics_stage
 from thermodefect.workflow.steps.structures import build_structures
+from thermodefect.workflow.steps.validation import validation_stage
 
 STAGES: tuple[Stage, ...] = (
     Stage("structures", "Structures", build_structures),
@@ -25,6 +26,7 @@ STAGES: tuple[Stage, ...] = (
     Stage("overlap_model", "Overlap model", overlap_model),
     Stage("predictions", "Predicted electronic structure of MD snapshots", predict_snapshots),
     Stage("accuracy", "Accuracy against the reference", accuracy_stage),
+    Stage("validation", "Model against reference over temperature", validation_stage),
     Stage("statistics", "Thermal statistics", thermal_statistics_stage),
     Stage("report", "Report", report_stage),
 )

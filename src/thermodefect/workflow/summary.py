@@ -25,7 +25,7 @@ def thermal_table(ctx) -> list[dict]:
 
     The statistics and the row format are :mod:`thermodefect.electronic.thermal`'s.
     """
-    from thermodefect.electronic.thermal import snapshot_statistics, thermal_row
+    from thermodefect.electronic.thermal import thermal_row
 
     paths = sorted(ctx.run.snapshot_predictions.glob("*.json"))
     if not paths:
@@ -33,8 +33,8 @@ def thermal_table(ctx) -> list[dict]:
     rows = []
     for path in paths:
         data = read_results_json(path, "predictions", required=SNAPSHOT_KEYS)
-        rows.append(thermal_row(snapshot_statistics(data["snapshots"]), cell_atoms=data["cell_atoms"],
-                                defect=data["defect"], temperature_k=data["temperature_k"]))
+        rows.append(thermal_row(data["snapshots"], cell_atoms=data["cell_atoms"], defect=data["defect"],
+                                temperature_k=data["temperature_k"], set=data.get("set", "production")))
     rows.sort(key=lambda r: (r["cell_atoms"], r["defect"], r["temperature_k"]))
     return rows
 
@@ -115,6 +115,9 @@ def write_summary(ctx) -> dict:
         summary["accuracy"] = acc["test"] + acc["transfer"]
         if acc.get("timing"):
             summary["timing"] = acc["timing"]
+    thermal_validation = _read(ctx, run.result("validation.json"), "validation", required=("summary", "curves"))
+    if thermal_validation:
+        summary["validation"] = thermal_validation
     thermal = _read(ctx, run.result("thermal.json"), "statistics", expect=list)
     if thermal:
         summary["thermal"] = thermal

@@ -73,17 +73,24 @@ def eigenvalue_errors(sample, h_op, s_op, settings) -> dict:
             "eigenvalue_mae_aligned_mev": float(np.abs(errors - errors.mean()).mean() * MILLI)}
 
 
-def compare(ctx: PipelineContext, sample) -> dict:
-    """Errors of the model (predicted H and S) against one reference sample."""
+def compare(ctx: PipelineContext, sample, hosts: tuple | None = None, results: list | None = None) -> dict:
+    """Errors of the model (predicted H and S) against one reference sample.
+
+    ``hosts``: (reference host, model host) for pristine-aligned edges of a
+    defect cell; ``results`` (a list) receives the (reference, model) results.
+    """
     from thermodefect.electronic.analysis import analyze_sample
     from thermodefect.hamiltonian import predict
     from thermodefect.hamiltonian.recipe import model_sample
 
+    ref_host, model_host = hosts or (None, None)
     atoms = atoms_of_sample(sample)
     # Same basis as the model's (Löwdin weights for the localization of both).
     sample = model_sample(ctx.settings.hamiltonian, sample)
-    reference = analyze_sample(sample, atoms, ctx.settings.electronic)
-    predicted, seconds = predict_gap(ctx, atoms)
+    reference = analyze_sample(sample, atoms, ctx.settings.electronic, host=ref_host)
+    predicted, seconds = predict_gap(ctx, atoms, host=model_host)
+    if results is not None:
+        results.append((reference, predicted))
     row = {
         "defect": sample.metadata.get(keys.DEFECT, "unknown"),
         "temperature_k": sample.metadata.get(keys.TEMPERATURE_K),
@@ -97,6 +104,29 @@ def compare(ctx: PipelineContext, sample) -> dict:
         s_op = predict(overlap, [atoms])[0] if overlap is not None else None
         row.update(eigenvalue_errors(sample, h_op, s_op, ctx.settings.electronic))
     return row
+
+
+def compare_aligned(ctx: PipelineContext, dataset, dataset_keys: list[str]) -> list[dict]:
+    """:func:`compare` for every key; defect cells aligned to the pristine snapshots of the same temperature
+    among ``dataset_keys`` (each side to its own analysis of them) when ``band_edges = "aligned"``."""
+    from thermodefect.electronic.levels import HostReference
+    from thermodefect.workflow.steps.predictions import uses_alignment
+
+    def meta(k):
+        m = dataset.metadata(k)
+        return m.get(keys.DEFECT, "unknown"), m.get(keys.TEMPERATURE_K)
+
+    pristine = [k for k in dataset_keys if meta(k)[0] == "pristine"]
+    hosts, rows = {}, []
+    for t in sorted({meta(k)[1] for k in pristine}, key=lambda x: (x is None, x or 0)):
+        results: list = []
+        rows += [compare(ctx, dataset[k], results=results) for k in pristine if meta(k)[1] == t]
+        if uses_alignment(ctx):
+            hosts[t] = tuple(HostReference.from_results([r[side] for r in results]) for side in (0, 1))
+    for k in dataset_keys:
+        if meta(k)[0] != "pristine":
+            rows.append(compare(ctx, dataset[k], hosts.get(meta(k)[1])))
+    return rows
 
 
 def _group(rows: list[dict], ham_mae: dict[tuple, float]) -> list[dict]:
@@ -161,7 +191,7 @@ def accuracy_stage(ctx: PipelineContext) -> dict:
     test_keys = training_keys(ctx)["test"]
     dataset = HamiltonianDataset(ctx.run.hamiltonian_dataset)
     ctx.log(f"comparing model and reference on {len(test_keys)} held-out snapshots")
-    test_rows = [compare(ctx, dataset[k]) for k in test_keys]
+    test_rows = compare_aligned(ctx, dataset, test_keys)
     ham_mae = _hamiltonian_mae_by_stratum(ctx, test_keys) if test_keys else {}
 
     transfer = _transfer_structures(ctx)
