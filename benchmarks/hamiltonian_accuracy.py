@@ -19,7 +19,9 @@ and stored in ``--dataset`` (HDF5, reused). ``--n-test`` samples
 On the held-out cells, against the reference: Γ matrix-element MAE (meV;
 onsite, hopping, per defect), eigenvalue MAE of the 30 bands nearest the gap
 (as is and with the cell's mean offset removed), band gap and defect-level
-errors from the predicted H *and* S, as a run computes them. ``--timing``
+errors from the predicted H *and* S, as a run computes them: defect cells
+aligned to the held-out pristine cells of the same rattle amplitude
+(``--cell-edges``: from their own states). ``--timing``
 times prediction (H + S + gap and levels) per cell size and, for sizes up to
 ``--reference-max-atoms``, the reference on the same structure in the same
 process. Each run appends one line (``--name``) to
@@ -71,14 +73,26 @@ def label(dataset_path: Path, repeats: int) -> None:
             print(f"labelled {k}: {name}, σ = {sigma_angstrom:.3f} Å, {time.perf_counter() - started:.1f} s", flush=True)
 
 
+def _interleaved_amplitudes(dataset, keys: list[str]) -> list[str]:
+    """``keys`` in content-hash order within each rattle amplitude, amplitudes taken in turn."""
+    by_amplitude = defaultdict(list)
+    for key in sorted(keys):
+        by_amplitude[dataset.metadata(key).get("rattle_angstrom")].append(key)
+    queues = [items for _, items in sorted(by_amplitude.items(), key=lambda kv: kv[0] or 0)]
+    out = []
+    while any(queues):
+        out += [q.pop(0) for q in queues if q]
+    return out
+
+
 def stratified_split(dataset, n_test: int) -> tuple[list[str], list[str]]:
-    """Held-out keys: ``n_test`` spread evenly over the defects (in content-hash order within
-    each defect, i.e. random amplitudes), the rest for training."""
+    """Held-out keys: ``n_test`` spread evenly over the defects and, within each defect, over the
+    rattle amplitudes (content-hash order within an amplitude), the rest for training."""
     by_defect = defaultdict(list)
     for key in dataset.keys():
         meta = dataset.metadata(key)
         by_defect[str(meta.get("defect"))].append(key)
-    groups = [sorted(items) for _, items in sorted(by_defect.items())]
+    groups = [_interleaved_amplitudes(dataset, items) for _, items in sorted(by_defect.items())]
     test = []
     while len(test) < n_test and any(groups):
         for items in groups:
@@ -105,25 +119,60 @@ def overlap_model(workdir: Path, basis: dict[int, str], cutoff_angstrom: float):
     return model, seconds
 
 
-def compare(sample, ham, overlap, electronic) -> dict:
-    """Gap, level and eigenvalue errors of the model's H and S against one reference sample."""
+def compare(sample, ham, overlap, electronic, hosts=None, results=None) -> dict:
+    """Gap, level and eigenvalue errors of the model's H and S against one reference sample.
+
+    ``hosts``: (reference, model) pristine host references for aligned band edges of a defect
+    cell; ``results`` (a list) receives the (reference, model) GapResults.
+    """
     from thermodefect.electronic.analysis import analyze_operators, analyze_sample
     from thermodefect.hamiltonian import predict
     from thermodefect.workflow.rundata import atoms_of_sample
     from thermodefect.workflow.steps.accuracy import eigenvalue_errors, gap_and_level_errors
 
+    ref_host, model_host = hosts or (None, None)
     atoms = atoms_of_sample(sample)
-    reference = analyze_sample(sample, atoms, electronic)
+    reference = analyze_sample(sample, atoms, electronic, host=ref_host)
     h_op = predict(ham, [atoms])[0]
     s_op = overlap.operator(sample.structure)
-    predicted = analyze_operators(h_op, s_op, sample.n_electrons, atoms, electronic)
+    predicted = analyze_operators(h_op, s_op, sample.n_electrons, atoms, electronic, host=model_host)
+    if results is not None:
+        results.append((reference, predicted))
     return {
         "defect": sample.metadata.get("defect"),
+        "rattle_angstrom": sample.metadata.get("rattle_angstrom"),
+        "edges": reference.edges,
+        "reference_gap_ev": reference.gap_ev,
+        "reference_level_electrons": [lv.electrons for lv in reference.levels],
+        "reference_conduction_electrons": reference.conduction_electrons,
+        "model_conduction_electrons": predicted.conduction_electrons,
         **gap_and_level_errors(reference, predicted),
         "reference_levels_ev": [lv.above_vbm_ev for lv in reference.levels],
         "model_levels_ev": [lv.above_vbm_ev for lv in predicted.levels],
         **eigenvalue_errors(sample, h_op, s_op, electronic),
     }
+
+
+def compare_all(test: list, ham, overlap, electronic, aligned: bool) -> list[dict]:
+    """:func:`compare` of every held-out cell; with ``aligned`` the defect cells take their band edges
+    from the held-out pristine cells of the same rattle amplitude (all of them where none has it), each
+    side from its own analysis of those cells, as the pipeline does per temperature."""
+    from thermodefect.electronic.levels import HostReference
+
+    pristine = [s for s in test if s.metadata.get("defect") == "pristine"]
+    rows, by_amplitude = [], defaultdict(list)
+    for s in pristine:
+        results = []
+        rows.append(compare(s, ham, overlap, electronic, results=results))
+        by_amplitude[s.metadata.get("rattle_angstrom")].append(results[0])
+    def hosts_for(amplitude):
+        chosen = by_amplitude.get(amplitude) or [r for rs in by_amplitude.values() for r in rs]
+        return tuple(HostReference.from_results([r[side] for r in chosen]) for side in (0, 1))
+    for s in test:
+        if s.metadata.get("defect") != "pristine":
+            hosts = hosts_for(s.metadata.get("rattle_angstrom")) if aligned and pristine else None
+            rows.append(compare(s, ham, overlap, electronic, hosts))
+    return rows
 
 
 def per_defect(rows: list[dict]) -> dict[str, dict]:
@@ -187,6 +236,8 @@ def main(argv=None) -> None:
     parser.add_argument("--workdir", type=Path, default=Path("/tmp/thermodefect-ham-accuracy"))
     parser.add_argument("--name", default="", help="Label of the run in the results file.")
     parser.add_argument("--model", type=Path, help="Evaluate this saved model (trained here before) instead of training.")
+    parser.add_argument("--cell-edges", action="store_true",
+                        help="Band edges of defect cells from their own states (electronic.band_edges = 'cell') instead of pristine-aligned.")
     args = parser.parse_args(argv)
     import numpy as np
     import torch
@@ -233,10 +284,10 @@ def main(argv=None) -> None:
         final_loss = result.history[-1]["train_loss"]
     print(f"model: {epochs} epochs, {train_seconds:.0f} s of training", flush=True)
     metrics = evaluate(ham, test, bands_near_gap=electronic.bands_near_gap)
-    rows = [compare(s, ham, overlap, electronic) for s in test]
+    rows = compare_all(test, ham, overlap, electronic, aligned=not args.cell_edges)
     levels = [e for r in rows for e in r["level_errors_mev"]]
     row = {
-        "name": args.name, "settings": overrides, "n_train": len(train), "n_test": len(test),
+        "name": args.name, "settings": overrides, "band_edges": "cell" if args.cell_edges else "aligned", "n_train": len(train), "n_test": len(test),
         "threads": args.threads, "torch": torch.__version__, "machine": platform.machine(),
         "overlap_fit_seconds": overlap_seconds, "overlap_fit": overlap.fit_info,
         "baseline_fit_seconds": baseline_seconds, "baseline_fit_mae_mev": baseline_fit["mae"] * MILLI,

@@ -156,7 +156,7 @@ def test_production_md_marked_done_without_trajectories(ctx):
 
 
 @pytest.mark.parametrize("stage, name", [("accuracy", "accuracy.json"), ("statistics", "thermal.json"),
-                                         ("forcefield_al", "ff_al_summary.json")])
+                                         ("forcefield_al", "ff_al_summary.json"), ("validation", "validation.json")])
 def test_the_summary_refuses_a_result_missing_although_its_stage_is_done(ctx, stage, name):
     from thermodefect.workflow.summary import write_summary
 
@@ -180,7 +180,7 @@ CORRUPT = [("", "empty"), ("   \n", "empty"), ('{"rounds": [1, 2', "not valid JS
 
 @pytest.mark.parametrize("content, fragment", CORRUPT, ids=["empty", "blank", "truncated", "list", "binary"])
 @pytest.mark.parametrize("stage, name", [("forcefield_al", "ff_al_summary.json"), ("hamiltonian_al", "hamiltonian_al.json"),
-                                         ("accuracy", "accuracy.json")])
+                                         ("accuracy", "accuracy.json"), ("validation", "validation.json")])
 def test_the_summary_names_a_corrupt_result_and_its_stage(ctx, stage, name, content, fragment):
     from thermodefect.workflow.summary import write_summary
 

@@ -95,6 +95,14 @@ def test_cli_and_pipeline_train_the_same_model(tmp_path):
     # And the model is not trivially the baseline alone: the network's members differ from each other.
     single = [predict(m, [new])[0].blocks for m in cli_model.members]
     assert np.abs(single[0] - single[1]).max() > 1e-6
+    # Members one by one (for the ensemble spread): each equals predicting with that member alone,
+    # and their mean is the ensemble's prediction.
+    from thermodefect.hamiltonian import predict_members
+
+    (mean, members), = predict_members(cli_model, [new])
+    for op, alone in zip(members, single):
+        np.testing.assert_allclose(op.blocks, alone, atol=SAME_BLOCKS_ATOL_EV)
+    np.testing.assert_allclose(mean.blocks, from_cli.blocks, atol=SAME_BLOCKS_ATOL_EV)
 
 
 def test_a_corrupt_member_is_reported_not_retrained(tmp_path):

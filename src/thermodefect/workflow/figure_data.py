@@ -32,6 +32,7 @@ def band_structure_data(ctx) -> list[str]:
     from thermodefect.hamiltonian.recipe import model_sample
     from thermodefect.workflow.rundata import atoms_of_sample, electrons_per_element, load_predictors, predict_gap, training_keys
     from thermodefect.workflow.snapshots import electron_count
+    from thermodefect.workflow.steps.accuracy import pristine_hosts
 
     s = ctx.settings
     keys = training_keys(ctx)["test"]
@@ -41,6 +42,7 @@ def band_structure_data(ctx) -> list[str]:
         first.setdefault(dataset.metadata(key).get("defect", "unknown"), key)
     primitive = bulk(s.material.cation + s.material.anion, "zincblende", a=_lattice_constant(ctx)).cell
     ham, overlap = load_predictors(ctx)
+    hosts = pristine_hosts(ctx, dataset, keys)  # defect cells: edges of the pristine test snapshots, aligned
     written = []
     for defect, key in first.items():
         sample = dataset[key]
@@ -50,8 +52,9 @@ def band_structure_data(ctx) -> list[str]:
         ov = predict(overlap, [atoms])[0] if overlap is not None else None
         n_e = electron_count(atoms, electrons_per_element(ctx))
         bands = band_structure(h, ov, n_e, atoms, s.electronic, special_cell=primitive)
-        model_gap, _ = predict_gap(ctx, atoms)
-        reference = analyze_sample(sample, atoms, s.electronic)
+        ref_host, model_host = hosts.get(sample.metadata.get("temperature_k"), (None, None)) if defect != "pristine" else (None, None)
+        model_gap, _ = predict_gap(ctx, atoms, host=model_host)
+        reference = analyze_sample(sample, atoms, s.electronic, host=ref_host)
         ref_eigs = _reference_gamma_eigenvalues(sample)
         window = band_window(len(ref_eigs), sample.n_electrons, s.electronic.bands_near_gap)
         temperature = sample.metadata.get("temperature_k")

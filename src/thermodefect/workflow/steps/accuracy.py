@@ -106,26 +106,38 @@ def compare(ctx: PipelineContext, sample, hosts: tuple | None = None, results: l
     return row
 
 
-def compare_aligned(ctx: PipelineContext, dataset, dataset_keys: list[str]) -> list[dict]:
-    """:func:`compare` for every key; defect cells aligned to the pristine snapshots of the same temperature
-    among ``dataset_keys`` (each side to its own analysis of them) when ``band_edges = "aligned"``."""
+def _defect_and_temperature(dataset, key):
+    meta = dataset.metadata(key)
+    return meta.get(keys.DEFECT, "unknown"), meta.get(keys.TEMPERATURE_K)
+
+
+def pristine_hosts(ctx: PipelineContext, dataset, dataset_keys: list[str], rows: list | None = None) -> dict:
+    """``{T: (reference host, model host)}`` from the pristine samples among ``dataset_keys`` (each side its
+    own analysis of them); empty unless ``band_edges = "aligned"``. ``rows`` receives their :func:`compare` rows."""
     from thermodefect.electronic.levels import HostReference
     from thermodefect.workflow.steps.predictions import uses_alignment
 
-    def meta(k):
-        m = dataset.metadata(k)
-        return m.get(keys.DEFECT, "unknown"), m.get(keys.TEMPERATURE_K)
-
-    pristine = [k for k in dataset_keys if meta(k)[0] == "pristine"]
-    hosts, rows = {}, []
-    for t in sorted({meta(k)[1] for k in pristine}, key=lambda x: (x is None, x or 0)):
+    pristine = [k for k in dataset_keys if _defect_and_temperature(dataset, k)[0] == "pristine"]
+    hosts = {}
+    for t in sorted({_defect_and_temperature(dataset, k)[1] for k in pristine}, key=lambda x: (x is None, x or 0)):
         results: list = []
-        rows += [compare(ctx, dataset[k], results=results) for k in pristine if meta(k)[1] == t]
+        compared = [compare(ctx, dataset[k], results=results) for k in pristine if _defect_and_temperature(dataset, k)[1] == t]
+        if rows is not None:
+            rows += compared
         if uses_alignment(ctx):
             hosts[t] = tuple(HostReference.from_results([r[side] for r in results]) for side in (0, 1))
+    return hosts
+
+
+def compare_aligned(ctx: PipelineContext, dataset, dataset_keys: list[str]) -> list[dict]:
+    """:func:`compare` for every key; defect cells aligned to the pristine snapshots of the same temperature
+    among ``dataset_keys`` (:func:`pristine_hosts`)."""
+    rows: list = []
+    hosts = pristine_hosts(ctx, dataset, dataset_keys, rows)
     for k in dataset_keys:
-        if meta(k)[0] != "pristine":
-            rows.append(compare(ctx, dataset[k], hosts.get(meta(k)[1])))
+        defect, t = _defect_and_temperature(dataset, k)
+        if defect != "pristine":
+            rows.append(compare(ctx, dataset[k], hosts.get(t)))
     return rows
 
 
