@@ -128,7 +128,7 @@ def compare(sample, ham, overlap, electronic, hosts=None, results=None) -> dict:
     from thermodefect.electronic.analysis import analyze_operators, analyze_sample
     from thermodefect.hamiltonian import predict
     from thermodefect.workflow.rundata import atoms_of_sample
-    from thermodefect.workflow.steps.accuracy import eigenvalue_errors, gap_and_level_errors
+    from thermodefect.workflow.comparison import eigenvalue_errors, gap_and_level_errors
 
     ref_host, model_host = hosts or (None, None)
     atoms = atoms_of_sample(sample)

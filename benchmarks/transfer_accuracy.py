@@ -36,7 +36,8 @@ def main() -> None:
     from thermodefect.reference.labelling import label_structures
     from thermodefect.settings import load_settings
     from thermodefect.workflow.context import PipelineContext
-    from thermodefect.workflow.steps.accuracy import TRANSFER_METADATA, _transfer_structures, compare
+    from thermodefect.workflow.comparison import compare
+    from thermodefect.workflow.steps.accuracy import TRANSFER_METADATA, _transfer_structures
     from thermodefect.core.rundir import Manifest, RunDirectory
 
     configure_cpu_threads()

@@ -6,7 +6,6 @@ states give wrong edges for both vacancies (a 1.5 eV "gap" for V_As, 2.0 eV
 with three levels for V_Ga).
 """
 
-import numpy as np
 import pytest
 
 from thermodefect.electronic.levels import (

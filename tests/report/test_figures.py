@@ -13,6 +13,9 @@ PLOTTERS = [
     lambda s, p: figures.plot_thermal(s, p, quantity="gap"),
     lambda s, p: figures.plot_thermal(s, p, quantity="level"),
     figures.plot_accuracy,
+    figures.plot_validation,
+    figures.plot_level_below_cbm,
+    figures.plot_convergence,
 ]
 
 
@@ -47,7 +50,7 @@ def test_thermal_transfer_series_dashed_and_defect_colour_shared(summary):
     assert styles["As_Ga (128 atoms)"][1] != styles["V_Ga (128 atoms)"][1]
 
 
-def test_thermal_error_bars_are_sem_and_band_is_std(summary):
+def test_thermal_error_bars_fall_back_to_sem_and_band_is_std(summary):
     fig = figures.thermal_figure(summary, "gap")
     ax = fig.axes[0]
     container = next(c for c in ax.containers if c.get_label() == "V_Ga (128 atoms)")
@@ -66,7 +69,7 @@ def test_level_figure_labels_levels_relative_to_vbm(summary):
     fig = figures.thermal_figure(summary, "level")
     ax = fig.axes[0]
     assert "VBM" in ax.get_ylabel() and "eV" in ax.get_ylabel()
-    assert "As_Ga a1 (128 atoms)" in _series_lines(ax)
+    assert "As_Ga level 1 (128 atoms)" in _series_lines(ax)
     assert not any(label.startswith("V_Ga") for label in _series_lines(ax))  # V_Ga has no levels
 
 

@@ -11,9 +11,9 @@ from thermodefect.report.figures import REGISTRY, SUMMARY
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 DATA_URI = "data:image/png;base64,"
-NUMBER_SECTIONS = ("labels", "forcefield", "hamiltonian", "thermal", "speed", "md-validation")
-SECTION_TITLES = ("Labels used", "Force field accuracy", "Hamiltonian accuracy", "Temperature dependence", "Speed",
-                  "MD validation")
+NUMBER_SECTIONS = ("labels", "forcefield", "hamiltonian", "validation", "thermal", "speed", "md-validation")
+SECTION_TITLES = ("Labels used", "Force field accuracy", "Hamiltonian accuracy", "Validation over temperature",
+                  "Temperature dependence", "Speed", "MD validation")
 
 
 def _sections(page: str) -> dict[str, str]:
@@ -49,9 +49,18 @@ def test_every_table_present_with_its_numbers(page, summary):
     assert "12.34" in ham and "21.09" in ham and "8.76" in ham and "7.18" in ham and "max_rounds reached" in ham
     assert "23.45" in ham and "31.62" in ham and "27.19" in ham and "no level" in ham
     thermal = sections["thermal"]
-    assert "0.731 ± 0.021" in thermal and "0.0030" in thermal
-    assert "-5.412 ± 0.011" in thermal and "-4.681 ± 0.013" in thermal
-    assert "a1: 0.152 ± 0.034 [SEM 0.0048]" in thermal
+    assert "<td>0.731 ± 0.0051</td><td>0.021</td><td>0.0030</td><td>0.0041</td><td>49.0</td>" in thermal
+    assert "<td>-5.412 ± 0.0027</td><td>0.011</td><td>-4.681 ± 0.0031</td><td>0.013</td>" in thermal
+    assert "<td>0.744 ± 0.0025</td><td>0.018</td><td>0.0025</td><td>—</td><td>—</td>" in thermal  # older row: ± SEM
+    assert ("<td>level 1</td><td>50</td><td>0.152 ± 0.0079</td><td>0.034</td><td>0.0048</td><td>0.0063</td>"
+            "<td>50.0</td><td>0.579 ± 0.0083</td><td>0.036</td><td>2.00</td>") in thermal
+    validation = sections["validation"]
+    assert "<td>As_Ga</td><td>128</td><td>6</td><td>9.13</td><td>14.02</td><td>11.56</td><td>13.38</td><td>1</td>" \
+        in validation
+    assert "<td>V_Ga</td><td>128</td><td>6</td><td>7.24</td><td>12.61</td><td>10.92</td><td>no level</td><td>0</td>" \
+        in validation
+    assert "all defects" in validation and "<td>12</td><td>8.19</td>" in validation
+    assert page.index('id="hamiltonian"') < page.index('id="validation"') < page.index('id="thermal"')
     assert "128 atoms (training cell)" in thermal and "250 atoms (transfer)" in thermal
     assert thermal.index("128 atoms") < thermal.index("250 atoms")
     assert "14.25" in sections["speed"] and "0.37" in sections["speed"] and "38.5×" in sections["speed"]
@@ -95,8 +104,8 @@ def test_stage_figures_ordered_and_captioned(run_dir, summary, figure_data):
     figure_data(run_dir)
     page = write_report(run_dir).read_text()
     order = list(re.findall(r'<figure id="fig-([\w-]+)"', page))
-    assert order == ["ff_learning_curve", "ff_parity", "vdos", "rdf", "ham_learning_curve", "accuracy", "bands_As_Ga",
-                     "gap_T", "level_T", "zz_custom"]
+    assert order == ["ff_learning_curve", "ff_parity", "vdos", "rdf", "ham_learning_curve", "accuracy", "validation_T",
+                     "bands_As_Ga", "gap_T", "level_T", "level_below_cbm_T", "convergence", "zz_custom"]
     assert "Band structure: As_Ga." in page
     assert "<figcaption>zz_custom.png" in page
     assert len(re.findall(DATA_URI, page)) == len(list(figures_dir.glob("*.png")))
@@ -134,5 +143,8 @@ def test_partial_summary_shows_only_what_ran(make_run, summary):
     assert "<table" in sections["thermal"]
     assert "not run" in sections["forcefield"] and "not run" in sections["speed"]
     figures_dir = root / "report" / "figures"
-    assert sorted(p.name for p in figures_dir.glob("*.png")) == ["gap_T.png", "level_T.png"]
-    assert (root / "results" / "summary.csv").is_file() and (root / "results" / "accuracy.csv").is_file()
+    assert sorted(p.name for p in figures_dir.glob("*.png")) == ["convergence.png", "gap_T.png", "level_T.png",
+                                                                 "level_below_cbm_T.png"]
+    assert "not run" in sections["validation"]
+    for name in ("summary.csv", "accuracy.csv", "validation.csv"):
+        assert (root / "results" / name).is_file()

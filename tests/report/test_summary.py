@@ -9,6 +9,7 @@ import pytest
 from thermodefect.report.summary import (
     ACCURACY_CSV_COLUMNS,
     THERMAL_CSV_COLUMNS,
+    VALIDATION_CSV_COLUMNS,
     ReportInputError,
     load_summary,
     thermal_long_rows,
@@ -33,6 +34,10 @@ def test_load_summary_round_trips(run_dir, summary):
         ('{"config": {}, "thermal": {"gap": 1}}', "'thermal' must be a list"),
         ('{"config": {}, "labels": [1]}', "'labels' must be an object"),
         ('{"config": {}, "accuracy": [3]}', "every entry of 'accuracy'"),
+        ('{"config": {}, "validation": [1]}', "'validation' must be an object"),
+        ('{"config": {}, "validation": {"curves": [1]}}', "'validation.curves' must be a list of objects"),
+        ('{"config": {}, "validation": {"summary": {}}}', "'validation.summary' must be a list of objects"),
+        ('{"config": {}, "validation": {"overall": [1]}}', "'validation.overall' must be an object"),
     ],
 )
 def test_bad_summary_raises_one_line(make_run, content, fragment):
@@ -57,8 +62,9 @@ def test_training_cell_atoms(summary):
 
 def test_thermal_rows_cover_every_quantity(summary):
     rows = thermal_long_rows(summary)
-    expected = sum(3 + len(t["levels"]) for t in summary["thermal"])
-    assert len(rows) == expected
+    below_cbm = sum(1 for t in summary["thermal"] for lv in t["levels"] if "below_cbm_mean_ev" in lv)
+    expected = sum(3 + len(t["levels"]) for t in summary["thermal"]) + below_cbm
+    assert below_cbm and len(rows) == expected
     first = summary["thermal"][0]
     gap = next(r for r in rows if r["quantity"] == "gap")
     assert gap["mean_ev"] == pytest.approx(first["gap_mean_ev"], abs=ATOL_EV)
@@ -70,7 +76,7 @@ def test_thermal_rows_cover_every_quantity(summary):
 
 
 def test_csv_files_parse_back(run_dir, summary):
-    thermal_csv, accuracy_csv = write_result_csvs(run_dir, summary)
+    thermal_csv, accuracy_csv, _ = write_result_csvs(run_dir, summary)
     thermal = list(csv.DictReader(io.StringIO(thermal_csv.read_text())))
     assert tuple(thermal[0]) == THERMAL_CSV_COLUMNS
     assert len(thermal) == len(thermal_long_rows(summary))
@@ -85,6 +91,8 @@ def test_csv_files_parse_back(run_dir, summary):
 
 def test_csv_of_empty_summary_has_headers_only(make_run):
     root = make_run({"config": {}})
-    thermal_csv, accuracy_csv = write_result_csvs(root, json.loads((root / "results" / "summary.json").read_text()))
+    thermal_csv, accuracy_csv, validation_csv = write_result_csvs(
+        root, json.loads((root / "results" / "summary.json").read_text()))
     assert thermal_csv.read_text().strip() == ",".join(THERMAL_CSV_COLUMNS)
     assert accuracy_csv.read_text().strip() == ",".join(ACCURACY_CSV_COLUMNS)
+    assert validation_csv.read_text().strip() == ",".join(VALIDATION_CSV_COLUMNS)

@@ -19,4 +19,5 @@ def register(app: typer.Typer) -> None:
         index = write_report(run_dir)
         figures = sorted((index.parent / "figures").glob("*.png"))
         typer.echo(f"wrote {index} ({len(figures)} figures embedded)")
-        typer.echo(f"wrote {run_dir / 'results' / 'summary.csv'} and {run_dir / 'results' / 'accuracy.csv'}")
+        results = run_dir / "results"
+        typer.echo(f"wrote {results / 'summary.csv'}, {results / 'accuracy.csv'} and {results / 'validation.csv'}")

@@ -5,9 +5,9 @@ broadening), number of snapshots and the standard error of the mean. The
 standard error accounts for correlated snapshots by block averaging
 (Flyvbjerg and Petersen, J. Chem. Phys. 91, 461 (1989)): consecutive
 snapshots are averaged in pairs repeatedly, and the largest error estimate
-over blocking levels with at least 4 blocks is kept. With fewer than 4
-snapshots it is the plain ``std / sqrt(n)``; with one snapshot there is no
-spread and no error estimate (NaN, null in JSON).
+over blocking levels with at least 4 blocks is kept. With fewer than 8
+snapshots (no blocking level of 4 blocks) it is the plain ``std / sqrt(n)``;
+with one snapshot there is no spread and no error estimate (NaN, null in JSON).
 
 The effective number of independent snapshots is ``n_eff = std^2 / SEM^2``
 (within [1, n]): ``n`` for uncorrelated snapshots, fewer when consecutive

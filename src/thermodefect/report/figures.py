@@ -2,19 +2,24 @@
 
 :data:`REGISTRY` is the table (PNG name in ``report/figures/`` -> source
 results file -> caption -> draw function) that the HTML report iterates;
-nothing else in the package draws a figure. The ``*_figure`` functions take
-the loaded data (the summary dict, or the JSON of one figure-data file) and
+nothing else in the package draws a figure. The draw functions live here and,
+for the temperature dependence and the validation over temperature, in
+:mod:`thermodefect.report.thermal_figures`; shared pieces (saving, colours)
+in :mod:`thermodefect.report.plotting`. The ``*_figure`` functions take the
+loaded data (the summary dict, or the JSON of one figure-data file) and
 return an unsaved ``matplotlib.figure.Figure``, or None when the data are
-absent; each ``plot_*`` writes that figure to a PNG path (``DPI`` dots per
-inch) and returns the path, or returns None and writes nothing. Figures are
-built on ``matplotlib.figure.Figure`` directly (no global figure manager), so
-no global backend state is touched and nothing needs a display.
+absent; each ``plot_*`` writes that figure to a PNG path
+(``plotting.DPI`` dots per inch) and returns the path, or returns None and
+writes nothing. Figures are built on ``matplotlib.figure.Figure`` directly
+(no global figure manager), so no global backend state is touched and
+nothing needs a display.
 
-Sources: ``results/summary.json`` (learning curves, accuracy, thermal
-figures), ``results/ff_parity_round-K.json`` (force parity, last
+Sources: ``results/summary.json`` (learning curves, accuracy, validation,
+thermal figures), ``results/ff_parity_round-K.json`` (force parity, last
 active-learning round), ``results/figures/bands_<defect>.json`` and
 ``results/figures/md.json`` (written by the report stage from the models and
-trajectories, see ``thermodefect.workflow.figure_data``).
+trajectories, see ``thermodefect.workflow.figure_data``). Each caption ends
+with where its data come from and the commands that redraw or recompute it.
 """
 
 from __future__ import annotations
@@ -26,66 +31,28 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Literal
 
 from thermodefect.core.results import read_results_json
-from thermodefect.report.summary import ReportInputError, section, training_cell_atoms
+from thermodefect.report.plotting import defect_colours, is_number, new_figure, plain_text, save_figure
+from thermodefect.report.summary import ReportInputError, section
+from thermodefect.report.thermal_figures import (
+    convergence_figure,
+    level_below_cbm_figure,
+    thermal_figure,
+    validation_figure,
+)
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
-DPI = 120
-PRISTINE_COLOUR = "black"
-TRANSFER_LINESTYLE = "--"
-TRAINING_LINESTYLE = "-"
-LEVEL_MARKERS = ("o", "s", "^", "D", "v", "P")
-
-
-def _new_figure(ncols: int = 1, width_per_panel_in: float = 5.0, height_in: float = 3.8):
-    from matplotlib.figure import Figure
-
-    fig = Figure(figsize=(width_per_panel_in * ncols, height_in), layout="constrained")
-    axes = fig.subplots(1, ncols, squeeze=False)[0]
-    return fig, list(axes)
-
-
-def _save(fig: "Figure | None", path: str | Path) -> Path | None:
-    if fig is None:
-        return None
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=DPI, format="png")
-    return path
-
-
-def _is_number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
-
-
-def defect_colours(summary: dict[str, Any], defects: list[str]) -> dict[str, Any]:
-    """One colour per defect, stable across figures: config order first, pristine black."""
-    from matplotlib import colormaps
-
-    configured = ((summary.get("config") or {}).get("defects") or {}).get("names") or []
-    others = sorted(d for d in set(defects) if d not in configured and d != "pristine")
-    ordered = [d for d in configured if d in defects] + others
-    palette = colormaps["tab10"]
-    colours = {d: palette(k % 10) for k, d in enumerate(ordered)}
-    colours["pristine"] = PRISTINE_COLOUR
-    return colours
-
-
-def _plain_text(text: str) -> str:
-    """Text from the summary shown verbatim: a ``$`` would otherwise start matplotlib mathtext."""
-    return str(text).replace("$", r"\$")
-
 
 def _round_axis(rounds: list[dict[str, Any]]) -> tuple[list[float], str]:
     """x values of a learning curve: number of labels if every round has it, else the round index."""
-    if all(_is_number(r.get("n_labels")) for r in rounds):
+    if all(is_number(r.get("n_labels")) for r in rounds):
         return [r["n_labels"] for r in rounds], "training labels"
     return [r.get("round", k) for k, r in enumerate(rounds)], "active-learning round"
 
 
 def _points(xs: list[float], rounds: list[dict[str, Any]], key: str) -> tuple[list[float], list[float]]:
-    pairs = [(x, r[key]) for x, r in zip(xs, rounds) if _is_number(r.get(key))]
+    pairs = [(x, r[key]) for x, r in zip(xs, rounds) if is_number(r.get(key))]
     return [p[0] for p in pairs], [p[1] for p in pairs]
 
 
@@ -104,7 +71,7 @@ def forcefield_learning_curve_figure(summary: dict[str, Any]) -> "Figure | None"
     if not rounds:
         return None
     xs, xlabel = _round_axis(rounds)
-    fig, (ax_energy, ax_force) = _new_figure(2)
+    fig, (ax_energy, ax_force) = new_figure(2)
     ex, ey = _points(xs, rounds, "energy_mae_mev_per_atom")
     ax_energy.plot(ex, ey, "o-", color="C0", lw=2, label="all")
     fx, fy = _points(xs, rounds, "force_mae_mev_per_angstrom")
@@ -116,10 +83,10 @@ def forcefield_learning_curve_figure(summary: dict[str, Any]) -> "Figure | None"
         dx, dy = [], []
         for x, r in zip(xs, rounds):
             value = ((r.get("per_defect") or {}).get(defect) or {}).get("force_mae_mev_per_angstrom")
-            if _is_number(value):
+            if is_number(value):
                 dx.append(x)
                 dy.append(value)
-        ax_force.plot(dx, dy, ".-", lw=0.8, color=colours[defect], label=_plain_text(defect))
+        ax_force.plot(dx, dy, ".-", lw=0.8, color=colours[defect], label=plain_text(defect))
         all_force += dy
     ax_energy.set(xlabel=xlabel, ylabel="energy MAE (meV/atom)", title="Force field: energy")
     ax_force.set(xlabel=xlabel, ylabel="force MAE (meV/Å)", title="Force field: forces")
@@ -136,7 +103,7 @@ def hamiltonian_learning_curve_figure(summary: dict[str, Any]) -> "Figure | None
     if not rounds:
         return None
     xs, xlabel = _round_axis(rounds)
-    fig, (ax,) = _new_figure(1, width_per_panel_in=5.5)
+    fig, (ax,) = new_figure(1, width_per_panel_in=5.5)
     plotted = []
     for key, label, style in (
         ("hamiltonian_mae_mev", "Hamiltonian MAE", "o-"),
@@ -154,78 +121,6 @@ def hamiltonian_learning_curve_figure(summary: dict[str, Any]) -> "Figure | None
     return fig
 
 
-def _thermal_series(summary: dict[str, Any], quantity: str) -> dict[tuple, list[tuple]]:
-    """(defect, cell_atoms, level label) -> sorted [(T_K, mean_eV, std_eV, sem_eV)]."""
-    series: dict[tuple, list[tuple]] = {}
-    for entry in summary.get("thermal") or []:
-        temperature = entry.get("temperature_k")
-        if not _is_number(temperature):
-            continue
-        key_base = (str(entry.get("defect", "")), entry.get("cell_atoms"))
-        if quantity == "gap":
-            values = [("", entry.get("gap_mean_ev"), entry.get("gap_std_ev"), entry.get("gap_sem_ev"))]
-        else:
-            values = [
-                (lv.get("label", ""), lv.get("mean_ev"), lv.get("std_ev"), lv.get("sem_ev"))
-                for lv in entry.get("levels") or []
-            ]
-        for label, mean, std, sem in values:
-            if _is_number(mean):
-                series.setdefault((*key_base, str(label)), []).append(
-                    (temperature, mean, std if _is_number(std) else 0.0, sem if _is_number(sem) else 0.0)
-                )
-    return {k: sorted(v) for k, v in series.items()}
-
-
-def thermal_figure(summary: dict[str, Any], quantity: Literal["gap", "level"] = "gap") -> "Figure | None":
-    """Band gap or defect levels (relative to the VBM) vs temperature.
-
-    One colour per defect. Line = mean over MD snapshots, shaded band = ±std
-    (thermal broadening), error bars = SEM of the mean. Solid lines are the
-    training cell size, dashed lines transfer cell sizes (``cell_atoms``
-    differs from ``config.supercells.training_atoms``). For levels, each level
-    label of a defect gets its own marker.
-    """
-    if quantity not in ("gap", "level"):
-        raise ValueError(f"quantity must be 'gap' or 'level', got {quantity!r}")
-    series = _thermal_series(summary, quantity)
-    if not series:
-        return None
-    training = training_cell_atoms(summary)
-    colours = defect_colours(summary, sorted({k[0] for k in series}))
-    fig, (ax,) = _new_figure(1, width_per_panel_in=6.5, height_in=4.5)
-    markers: dict[tuple[str, str], str] = {}
-    ordered_series = sorted(series.items(), key=lambda kv: (kv[0][0], str(kv[0][1]), kv[0][2]))
-    for (defect, cell_atoms, label), points in ordered_series:
-        temps = [p[0] for p in points]
-        means = [p[1] for p in points]
-        stds = [p[2] for p in points]
-        sems = [p[3] for p in points]
-        transfer = training is not None and cell_atoms != training
-        if (defect, label) not in markers:  # each level of a defect gets the next marker
-            markers[(defect, label)] = LEVEL_MARKERS[sum(1 for d, _ in markers if d == defect) % len(LEVEL_MARKERS)]
-        marker = markers[(defect, label)]
-        name = defect + (f" {label}" if label else "") + (f" ({cell_atoms} atoms)" if cell_atoms is not None else "")
-        colour = colours.get(defect, "grey")
-        ax.errorbar(
-            temps, means, yerr=sems, fmt=marker, ls=TRANSFER_LINESTYLE if transfer else TRAINING_LINESTYLE,
-            color=colour, capsize=3, lw=1.2 if transfer else 1.8, label=_plain_text(name),
-        )
-        if len(points) > 1:
-            ax.fill_between(
-                temps, [m - s for m, s in zip(means, stds)], [m + s for m, s in zip(means, stds)],
-                color=colour, alpha=0.08 if transfer else 0.18, lw=0,
-            )
-        else:  # one temperature: a band has no width, so draw ±std as a broad translucent bar
-            ax.errorbar(temps, means, yerr=stds, fmt="none", ecolor=colour, elinewidth=8, alpha=0.2)
-    ylabel = "band gap (eV)" if quantity == "gap" else "defect level − VBM (eV)"
-    title = "Band gap vs temperature" if quantity == "gap" else "Defect levels vs temperature"
-    ax.set(xlabel="temperature (K)", ylabel=ylabel, title=title)
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=7, ncols=2 if len(series) > 6 else 1)
-    return fig
-
-
 def accuracy_figure(summary: dict[str, Any]) -> "Figure | None":
     """Bar charts of held-out gap MAE and level MAE (meV) per defect.
 
@@ -233,24 +128,24 @@ def accuracy_figure(summary: dict[str, Any]) -> "Figure | None":
     ``accuracy``; entries without a level (null) leave their level bar out.
     """
     entries = section(summary, "accuracy") or []
-    entries = [e for e in entries if _is_number(e.get("gap_mae_mev")) or _is_number(e.get("level_mae_mev"))]
+    entries = [e for e in entries if is_number(e.get("gap_mae_mev")) or is_number(e.get("level_mae_mev"))]
     if not entries:
         return None
     defects = list(dict.fromkeys(str(e.get("defect", "")) for e in entries))
     groups = list(dict.fromkeys((e.get("temperature_k"), e.get("cell_atoms")) for e in entries))
     width = 0.8 / len(groups)
-    fig, axes = _new_figure(2, width_per_panel_in=max(4.5, 1.0 * len(defects) + 2))
+    fig, axes = new_figure(2, width_per_panel_in=max(4.5, 1.0 * len(defects) + 2))
     for ax, key, title in zip(axes, ("gap_mae_mev", "level_mae_mev"), ("Band gap error", "Defect level error")):
         for g, (temperature, cell_atoms) in enumerate(groups):
             xs, heights = [], []
             for e in entries:
-                if (e.get("temperature_k"), e.get("cell_atoms")) == (temperature, cell_atoms) and _is_number(e.get(key)):
+                if (e.get("temperature_k"), e.get("cell_atoms")) == (temperature, cell_atoms) and is_number(e.get(key)):
                     xs.append(defects.index(str(e.get("defect", ""))) - 0.4 + width * (g + 0.5))
                     heights.append(e[key])
-            label = f"{temperature:g} K" if _is_number(temperature) else str(temperature)
+            label = f"{temperature:g} K" if is_number(temperature) else str(temperature)
             label += f", {cell_atoms} atoms" if cell_atoms is not None else ""
             ax.bar(xs, heights, width=width, color=f"C{g % 10}", label=label)
-        ax.set_xticks(range(len(defects)), [_plain_text(d) for d in defects])
+        ax.set_xticks(range(len(defects)), [plain_text(d) for d in defects])
         ax.set(ylabel="MAE vs reference (meV)", title=title)
         ax.grid(alpha=0.3, axis="y")
     axes[0].legend(fontsize=8)
@@ -259,22 +154,37 @@ def accuracy_figure(summary: dict[str, Any]) -> "Figure | None":
 
 def plot_forcefield_learning_curve(summary: dict[str, Any], path: str | Path) -> Path | None:
     """Write :func:`forcefield_learning_curve_figure` to ``path`` (PNG); None if no rounds."""
-    return _save(forcefield_learning_curve_figure(summary), path)
+    return save_figure(forcefield_learning_curve_figure(summary), path)
 
 
 def plot_hamiltonian_learning_curve(summary: dict[str, Any], path: str | Path) -> Path | None:
     """Write :func:`hamiltonian_learning_curve_figure` to ``path`` (PNG); None if no rounds."""
-    return _save(hamiltonian_learning_curve_figure(summary), path)
+    return save_figure(hamiltonian_learning_curve_figure(summary), path)
 
 
 def plot_thermal(summary: dict[str, Any], path: str | Path, quantity: Literal["gap", "level"] = "gap") -> Path | None:
     """Write :func:`thermal_figure` to ``path`` (PNG); None if no thermal data for ``quantity``."""
-    return _save(thermal_figure(summary, quantity), path)
+    return save_figure(thermal_figure(summary, quantity), path)
 
 
 def plot_accuracy(summary: dict[str, Any], path: str | Path) -> Path | None:
     """Write :func:`accuracy_figure` to ``path`` (PNG); None if no gap/level errors."""
-    return _save(accuracy_figure(summary), path)
+    return save_figure(accuracy_figure(summary), path)
+
+
+def plot_validation(summary: dict[str, Any], path: str | Path) -> Path | None:
+    """Write :func:`~thermodefect.report.thermal_figures.validation_figure` to ``path``; None without validation."""
+    return save_figure(validation_figure(summary), path)
+
+
+def plot_level_below_cbm(summary: dict[str, Any], path: str | Path) -> Path | None:
+    """Write :func:`~thermodefect.report.thermal_figures.level_below_cbm_figure` to ``path``; None without level 1."""
+    return save_figure(level_below_cbm_figure(summary), path)
+
+
+def plot_convergence(summary: dict[str, Any], path: str | Path) -> Path | None:
+    """Write :func:`~thermodefect.report.thermal_figures.convergence_figure` to ``path``; None without running means."""
+    return save_figure(convergence_figure(summary), path)
 
 
 # ---------------------------------------------------------------------------
@@ -295,11 +205,11 @@ def force_parity_figure(parity: dict[str, Any]) -> "Figure | None":
     if ref.size == 0 or ref.shape != pred.shape:
         return None
     defects = np.asarray(parity.get("defect") or ["all"] * ref.size, dtype=object)
-    fig, (ax,) = _new_figure(1, width_per_panel_in=4.6, height_in=4.4)
+    fig, (ax,) = new_figure(1, width_per_panel_in=4.6, height_in=4.4)
     colours = defect_colours({}, sorted(set(defects.tolist())))
     for name in dict.fromkeys(defects.tolist()):
         mask = defects == name
-        ax.scatter(ref[mask], pred[mask], s=4, alpha=0.6, color=colours.get(name, "grey"), label=_plain_text(name))
+        ax.scatter(ref[mask], pred[mask], s=4, alpha=0.6, color=colours.get(name, "grey"), label=plain_text(name))
     lim = [float(min(ref.min(), pred.min())), float(max(ref.max(), pred.max()))]
     ax.plot(lim, lim, "k--", lw=0.8)
     ax.set(xlabel="reference force component (eV/Å)", ylabel="MACE force component (eV/Å)", aspect="equal",
@@ -327,7 +237,7 @@ def band_structure_figure(data: dict[str, Any]) -> "Figure | None":
     positions = [int(p) for p in data.get("label_positions") or []]
     labels = [str(label) for label in data.get("labels") or []]
     relative = data.get("energy_zero") == "VBM"
-    fig, (ax,) = _new_figure(1, width_per_panel_in=5.6, height_in=4.6)
+    fig, (ax,) = new_figure(1, width_per_panel_in=5.6, height_in=4.6)
     for b in range(energies.shape[1]):
         ax.plot(x, energies[:, b], color="0.55", lw=0.8, zorder=1)
     weight = np.asarray(data.get("defect_weight") or [], float)
@@ -337,13 +247,13 @@ def band_structure_figure(data: dict[str, Any]) -> "Figure | None":
         fig.colorbar(points, ax=ax, label="weight on defect site + neighbours")
     if relative:
         ax.axhline(0.0, color="k", ls="--", lw=0.8, label="VBM, CBM")
-        if _is_number(data.get("cbm_above_vbm_ev")):
+        if is_number(data.get("cbm_above_vbm_ev")):
             ax.axhline(data["cbm_above_vbm_ev"], color="k", ls="--", lw=0.8)
         for n, level in enumerate(data.get("levels") or []):
-            if _is_number(level.get("above_vbm_ev")):
+            if is_number(level.get("above_vbm_ev")):
                 ax.axhline(level["above_vbm_ev"], color="crimson", lw=1.4,
                            label=f"defect level {level['above_vbm_ev']:.2f} eV (×{level.get('degeneracy', 1)})")
-    reference = [e for e in data.get("reference_gamma_ev") or [] if _is_number(e)]
+    reference = [e for e in data.get("reference_gamma_ev") or [] if is_number(e)]
     gammas = [x[p] for p, label in zip(positions, labels) if label in ("Γ", "G") and 0 <= p < len(x)]
     for g in gammas:
         ax.scatter(np.full(len(reference), g), reference, s=16, facecolors="none", edgecolors="black", zorder=3,
@@ -354,7 +264,7 @@ def band_structure_figure(data: dict[str, Any]) -> "Figure | None":
     ax.set_xticks([x[p] for p in positions if 0 <= p < len(x)], labels[: len(positions)])
     ax.set_xlim(x[0], x[-1])
     ax.set_ylabel("E − E_VBM (eV)" if relative else "E (eV)")
-    ax.set_title(_plain_text(data.get("title") or "supercell bands (folded)"))
+    ax.set_title(plain_text(data.get("title") or "supercell bands (folded)"))
     if ax.get_legend_handles_labels()[0]:
         ax.legend(loc="upper right", fontsize=7)
     return fig
@@ -369,12 +279,12 @@ def vdos_figure(md: dict[str, Any]) -> "Figure | None":
     entries = _md_temperatures(md, "vdos")
     if not entries:
         return None
-    fig, (ax,) = _new_figure(1, width_per_panel_in=5.2, height_in=4.0)
+    fig, (ax,) = new_figure(1, width_per_panel_in=5.2, height_in=4.0)
     for entry in entries:
         ax.plot(entry["vdos"].get("frequency_thz") or [], entry["vdos"].get("density") or [],
                 label=f"{entry.get('temperature_k', 0):g} K")
     ax.set(xlabel="frequency (THz)", ylabel="VDOS (normalized)",
-           title=_plain_text(f"{md.get('source', 'MD')}, {md.get('defect', '')}"))
+           title=plain_text(f"{md.get('source', 'MD')}, {md.get('defect', '')}"))
     ax.legend(fontsize=7)
     ax.grid(alpha=0.3)
     return fig
@@ -396,32 +306,32 @@ def rdf_figure(md: dict[str, Any]) -> "Figure | None":
             if pair in entry["rdf"]["g"]:
                 ax.plot(r, entry["rdf"]["g"][pair], label=f"{entry.get('temperature_k', 0):g} K")
     for ax, pair in zip(axes, pairs):
-        ax.set_ylabel(f"g(r) {_plain_text(pair)}")
+        ax.set_ylabel(f"g(r) {plain_text(pair)}")
         ax.grid(alpha=0.3)
     axes[-1].set_xlabel("r (Å)")
     axes[0].legend(fontsize=7)
-    axes[0].set_title(_plain_text(f"{md.get('source', 'MD')}, {md.get('defect', '')}"))
+    axes[0].set_title(plain_text(f"{md.get('source', 'MD')}, {md.get('defect', '')}"))
     return fig
 
 
 def plot_force_parity(parity: dict[str, Any], path: str | Path) -> Path | None:
     """Write :func:`force_parity_figure` to ``path`` (PNG); None if no force components."""
-    return _save(force_parity_figure(parity), path)
+    return save_figure(force_parity_figure(parity), path)
 
 
 def plot_band_structure(data: dict[str, Any], path: str | Path) -> Path | None:
     """Write :func:`band_structure_figure` to ``path`` (PNG); None if no bands."""
-    return _save(band_structure_figure(data), path)
+    return save_figure(band_structure_figure(data), path)
 
 
 def plot_vdos(md: dict[str, Any], path: str | Path) -> Path | None:
     """Write :func:`vdos_figure` to ``path`` (PNG); None if no spectrum."""
-    return _save(vdos_figure(md), path)
+    return save_figure(vdos_figure(md), path)
 
 
 def plot_rdf(md: dict[str, Any], path: str | Path) -> Path | None:
     """Write :func:`rdf_figure` to ``path`` (PNG); None if no g(r)."""
-    return _save(rdf_figure(md), path)
+    return save_figure(rdf_figure(md), path)
 
 
 # ---------------------------------------------------------------------------
@@ -454,6 +364,9 @@ class RegisteredFigure:
     ``caption``: shown under the figure, ``{name}`` replaced by that part.
     ``draw``: loaded JSON of the source -> Figure (None: no data, no PNG).
     ``find``: custom lookup of the source files, ``run_dir -> [(star part, path)]``.
+    ``key``: the part of the source the figure reads (e.g. ``thermal``).
+    ``stages``: the pipeline stages that recompute its data, in order; the
+    ``report`` stage then rewrites the summary and redraws the figure.
     """
 
     name: str
@@ -461,6 +374,8 @@ class RegisteredFigure:
     caption: str
     draw: Callable[[Any], "Figure | None"]
     find: Callable[[Path], list[tuple[str, Path]]] | None = None
+    key: str = ""
+    stages: tuple[str, ...] = ()
 
     def sources(self, run_dir: str | Path) -> list[tuple[str, Path]]:
         run_dir = Path(run_dir)
@@ -485,14 +400,27 @@ class RegisteredFigure:
         prefix, suffix = self.name.split("*", 1)
         return file_name[len(prefix): len(file_name) - len(suffix)]
 
+    def reproduce(self) -> str:
+        """The sentence that says where the data come from and how to redraw or recompute the figure."""
+        only = " ".join(f"--only {stage}" for stage in (*self.stages, "report"))
+        data = self.source + (f" ({self.key})" if self.key else "")
+        return (f"Data: {data}; redrawn by `thermodefect report RUN_DIR`, recomputed by "
+                f"`thermodefect run CONFIG {only}`.")
+
     def caption_for(self, file_name: str) -> str:
-        return self.caption.format(name=self.star_of(file_name))
+        """The caption shown under the PNG ``file_name``, with :meth:`reproduce` appended."""
+        return f"{self.caption.format(name=self.star_of(file_name))} {self.reproduce()}"
 
 
+UNCERTAINTY_CAPTION = (
+    "combined uncertainty of the mean sqrt(SEM² + ensemble spread²) (error bars; SEM from block averaging over the "
+    "correlated snapshots, ensemble spread = standard deviation over the Hamiltonian ensemble members of their thermal "
+    "means; SEM alone where no ensemble spread is recorded)"
+)
 THERMAL_CAPTION = (
     "vs temperature, per defect and cell size, from the Hamiltonian model on MACE NVT MD snapshots: mean over "
-    "snapshots (markers and line), ±std thermal broadening (shaded), SEM of the mean (error bars); solid = training "
-    "cell size, dashed = transfer cell sizes."
+    f"snapshots (markers and line), ±σ thermal broadening (shaded), {UNCERTAINTY_CAPTION}; solid = production cell "
+    "size, dashed = transfer cell sizes."
 )
 
 # Display order of the report.
@@ -501,32 +429,38 @@ REGISTRY: tuple[RegisteredFigure, ...] = (
         "ff_learning_curve.png", SUMMARY,
         "Force field learning curve: held-out test-set energy MAE (left) and force MAE (right) of the MACE ensemble "
         "vs number of training labels (or active-learning round); thin lines: force MAE per defect.",
-        forcefield_learning_curve_figure),
+        forcefield_learning_curve_figure, key="forcefield", stages=("forcefield_al",)),
     RegisteredFigure(
         "ff_parity.png", "results/ff_parity_round-K.json (K: last round in results/ff_al_summary.json)",
         "Force parity: MACE ensemble-mean vs reference force components (eV/Å) on the held-out test set after the "
         "last active-learning round, one colour per defect; dashed: y = x.",
-        force_parity_figure, find=_last_parity_round),
+        force_parity_figure, find=_last_parity_round, stages=("forcefield_al",)),
     RegisteredFigure(
         "vdos.png", "results/figures/md.json",
         "Vibrational density of states from MACE NVT production MD of the cell named in the title, one line per "
         "temperature (MACE only; no reference MD).",
-        vdos_figure),
+        vdos_figure, stages=("production_md",)),
     RegisteredFigure(
         "rdf.png", "results/figures/md.json",
         "Partial radial distribution functions g(r) per species pair from MACE NVT production MD of the cell named "
         "in the title, one line per temperature (MACE only; no reference MD).",
-        rdf_figure),
+        rdf_figure, stages=("production_md",)),
     RegisteredFigure(
         "ham_learning_curve.png", SUMMARY,
         "Hamiltonian model learning curve: Hamiltonian-element MAE and Γ eigenvalue MAE (also with the mean offset "
         "removed, when recorded) on the active-learning test set vs number of training labels.",
-        hamiltonian_learning_curve_figure),
+        hamiltonian_learning_curve_figure, key="hamiltonian", stages=("hamiltonian_al",)),
     RegisteredFigure(
         "accuracy.png", SUMMARY,
         "Held-out accuracy of the Hamiltonian model vs the reference: band gap MAE (left) and defect level MAE "
         "(right) in meV per defect, one bar per (temperature, cell size); no bar where a defect has no level.",
-        accuracy_figure),
+        accuracy_figure, key="accuracy", stages=("accuracy",)),
+    RegisteredFigure(
+        "validation_T.png", SUMMARY,
+        "Model vs reference over temperature on the same MACE NVT MD snapshots: mean band gap (left) and mean "
+        "defect level 1 above the VBM (right, defects with a level), one colour per defect; solid lines, filled "
+        "markers: Hamiltonian model; dashed lines, open markers: reference.",
+        validation_figure, key="validation.curves", stages=("validation",)),
     RegisteredFigure(
         "bands_*.png", "results/figures/bands_*.json",
         "Band structure: {name}. Model bands along the high-symmetry path of the first held-out snapshot (folded "
@@ -534,9 +468,24 @@ REGISTRY: tuple[RegisteredFigure, ...] = (
         "model VBM and CBM; red: model defect levels; open circles: reference eigenvalues at Γ relative to the "
         "reference VBM.",
         band_structure_figure),
-    RegisteredFigure("gap_T.png", SUMMARY, "Band gap " + THERMAL_CAPTION, lambda s: thermal_figure(s, "gap")),
+    RegisteredFigure("gap_T.png", SUMMARY, "Band gap " + THERMAL_CAPTION, lambda s: thermal_figure(s, "gap"),
+                     key="thermal", stages=("statistics",)),
     RegisteredFigure("level_T.png", SUMMARY, "Defect levels relative to the VBM " + THERMAL_CAPTION,
-                     lambda s: thermal_figure(s, "level")),
+                     lambda s: thermal_figure(s, "level"), key="thermal", stages=("statistics",)),
+    RegisteredFigure(
+        "level_below_cbm_T.png", SUMMARY,
+        "Defect level 1 (the lowest in-gap level) relative to the CBM, CBM − ε, vs temperature: one panel per "
+        "defect with a level, one line per cell size (solid: production cell; dashed: larger transfer cells), from "
+        "the Hamiltonian model on MACE NVT MD snapshots: mean over snapshots (markers and line), ±σ thermal "
+        f"broadening (shaded), {UNCERTAINTY_CAPTION}.",
+        level_below_cbm_figure, key="thermal", stages=("statistics",)),
+    RegisteredFigure(
+        "convergence.png", SUMMARY,
+        "Convergence of the thermal means: running mean over the first 1, 2, …, n MD snapshots of the band gap "
+        "(left) and of CBM − level 1 (right), one line per defect, temperature and cell size: every series of the "
+        "largest cell with a defect level, plus the production cell when it has few series; colour: defect; line "
+        "style: temperature; thick lines: the largest cell.",
+        convergence_figure, key="thermal.convergence", stages=("statistics",)),
 )
 
 
@@ -569,7 +518,8 @@ def draw_registered(run_dir: str | Path, figures_dir: str | Path, summary: dict[
     for entry in REGISTRY:
         for star, source in entry.sources(run_dir):
             data = _load(source, cache)
-            path = _save(entry.draw(data), figures_dir / entry.file_name(star)) if isinstance(data, dict) else None
+            target = figures_dir / entry.file_name(star)
+            path = save_figure(entry.draw(data), target) if isinstance(data, dict) else None
             if path is not None:
                 written.append(path)
     if figures_dir.is_dir():

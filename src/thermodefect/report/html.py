@@ -32,6 +32,8 @@ th { background: #f0f0f0; } td:first-child, table.info th { text-align: left; }
 p.not-run { color: #888; font-style: italic; }
 figure { margin: 1.2em 0; } figure img { max-width: 100%; border: 1px solid #ddd; }
 figcaption { font-size: 0.9em; color: #444; } pre { background: #f6f6f6; padding: 0.8em; overflow-x: auto; }
+div.warnings { background: #fff4e0; border-left: 4px solid #d98c00; padding: 0.3em 1em; margin: 0.6em 0; }
+div.warnings p { margin: 0.3em 0; color: #7a4a00; } p.edges { font-style: italic; }
 """
 
 
@@ -107,8 +109,8 @@ def write_report(run_dir: str | Path) -> Path:
     """Build ``RUN_DIR/report/index.html`` from ``RUN_DIR/results/summary.json``.
 
     Also draws every registered figure into ``report/figures/`` and writes
-    ``results/summary.csv`` (flattened thermal table) and
-    ``results/accuracy.csv``. Returns the path of ``index.html``. Raises
+    ``results/summary.csv`` (flattened thermal table), ``results/accuracy.csv``
+    and ``results/validation.csv``. Returns the path of ``index.html``. Raises
     :class:`~thermodefect.report.summary.ReportInputError` when the summary is
     missing or malformed.
     """

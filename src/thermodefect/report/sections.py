@@ -11,18 +11,23 @@ from __future__ import annotations
 import html
 from typing import Any
 
-from thermodefect.report.summary import section, training_cell_atoms
+from thermodefect.report.summary import section, thermal_set, training_cell_atoms
 from thermodefect.report.tables import (
+    DECIMALS_COUNT,
+    DECIMALS_ELECTRONS,
     DECIMALS_EV,
     DECIMALS_MEV,
     DECIMALS_RATIO,
     DECIMALS_SECONDS,
     DECIMALS_SEM_EV,
+    DECIMALS_UNCERTAINTY_EV,
     MISSING,
     fmt,
     fmt_duration,
-    fmt_pm,
     fmt_temperature,
+    fmt_uncertain,
+    is_number,
+    item_list,
     key_value_table,
     table,
 )
@@ -181,53 +186,219 @@ def hamiltonian_accuracy(summary: dict[str, Any]) -> Section:
     return "hamiltonian", "Hamiltonian accuracy", body
 
 
-def _levels_cell(levels: list[dict[str, Any]]) -> str:
-    if not levels:
+ONE_SNAPSHOT = "n/a (1 snapshot)"
+# Host carriers below half the last shown decimal would print as zero: the row then says "none".
+CARRIERS_SHOWN = 0.5 * 10.0**-DECIMALS_ELECTRONS
+
+EDGES_TEXT = {
+    "aligned": "host band edges = pristine edges of the same cell size and temperature, shifted by the on-site "
+               "potential alignment",
+    "cell": "host band edges = highest occupied and lowest empty delocalized states of the defect cell itself",
+    "mixed": "host band edges: aligned pristine edges for some snapshots, the defect cell's own delocalized states "
+             "for others",
+}
+
+THERMAL_DEFINITIONS = (
+    "<p>Statistics over the time-ordered MD snapshots of each defect and temperature. "
+    "<b>mean ± u</b>: u is the combined uncertainty of the mean, u = sqrt(SEM² + s_ens²), where SEM is the standard "
+    "error of the mean from block averaging of the correlated snapshots and s_ens, the ensemble spread, is the "
+    "standard deviation over the Hamiltonian ensemble members of each member's thermal mean (without an ensemble, "
+    "u = SEM). <b>σ</b> is the thermal broadening: the standard deviation over snapshots, a physical spread of the "
+    "quantity, not an error. <b>n_eff</b> = σ²/SEM² is the effective number of independent snapshots (between one and "
+    "the number of snapshots). Band edges are absolute (eV); defect levels are given above the VBM (ε − VBM) and "
+    "below the CBM (CBM − ε), with the electrons they hold (zero to two per state, summed over degenerate states). "
+    "Host carriers are electrons in host conduction states (shallow donor) or holes in host valence states (shallow "
+    "acceptor), mean over snapshots.</p>"
+)
+
+
+def edges_text(method: Any) -> str:
+    """The sentence that says how the host band edges were found (``edges`` of a thermal or validation row)."""
+    known = EDGES_TEXT.get(str(method))
+    return html.escape(known) if known else f"host band edges: {fmt(method)}"
+
+
+def _edges_paragraph(entries: list[dict[str, Any]]) -> str:
+    methods = sorted({str(e["edges"]) for e in entries if e.get("edges")})
+    return "".join(f'\n<p class="edges">{edges_text(m)}.</p>' for m in methods)
+
+
+def _uncertainty(source: dict[str, Any], prefix: str, n: Any) -> Any:
+    """Combined uncertainty of a mean, falling back to its SEM (rows of older runs); no SEM of one snapshot."""
+    combined = source.get(f"{prefix}uncertainty_ev")
+    if is_number(combined) or n == 1:
+        return combined
+    return source.get(f"{prefix}sem_ev")
+
+
+def _mean_cell(source: dict[str, Any], prefix: str, n: Any) -> str:
+    return fmt_uncertain(source.get(f"{prefix}mean_ev"), _uncertainty(source, prefix, n))
+
+
+def _spread_cell(source: dict[str, Any], key: str, n: Any, decimals: int) -> str:
+    """σ, SEM or n_eff; one snapshot has none of them (whatever an older run stored)."""
+    if n == 1:
+        return ONE_SNAPSHOT
+    value = source.get(key)
+    return fmt(value, decimals) if is_number(value) else MISSING
+
+
+def _ensemble_cell(source: dict[str, Any], prefix: str) -> str:
+    value = source.get(f"{prefix}model_std_ev")
+    return fmt(value, DECIMALS_UNCERTAINTY_EV) if is_number(value) else MISSING
+
+
+def _count(value: float, noun: str) -> str:
+    text = fmt(float(value), DECIMALS_ELECTRONS)
+    return f"{text} {noun}" + ("" if text == fmt(1.0, DECIMALS_ELECTRONS) else "s")
+
+
+def _carriers_cell(entry: dict[str, Any]) -> str:
+    electrons, holes = entry.get("conduction_electrons_mean"), entry.get("valence_holes_mean")
+    if not is_number(electrons) and not is_number(holes):
         return MISSING
-    lines = []
-    for lv in levels:
-        relative = lv.get("relative_to", "VBM")
-        suffix = f" (vs {html.escape(str(relative))})" if relative and relative != "VBM" else ""
-        lines.append(
-            f"{fmt(lv.get('label', ''))}: {fmt_pm(lv.get('mean_ev'), lv.get('std_ev'))} "
-            f"[SEM {fmt(lv.get('sem_ev'), DECIMALS_SEM_EV)}]{suffix}"
-        )
-    return "<br>".join(lines)
+    parts = []
+    if is_number(electrons) and abs(electrons) >= CARRIERS_SHOWN:
+        parts.append(f"shallow donor: {_count(electrons, 'electron')} in host conduction states")
+    if is_number(holes) and abs(holes) >= CARRIERS_SHOWN:
+        parts.append(f"shallow acceptor: {_count(holes, 'hole')} in host valence states")
+    return "<br>".join(parts) or "none"
 
 
 def _defect_then_temperature(entry: dict[str, Any]) -> tuple[str, float]:
     temperature = entry.get("temperature_k")
-    numeric = isinstance(temperature, (int, float)) and not isinstance(temperature, bool)
-    return str(entry.get("defect")), float(temperature) if numeric else float("inf")
+    return str(entry.get("defect")), float(temperature) if is_number(temperature) else float("inf")
+
+
+def _edge_row(entry: dict[str, Any]) -> list[str]:
+    n = entry.get("n_snapshots")
+    row = [fmt(entry.get("defect")), fmt_temperature(entry.get("temperature_k")), fmt(n)]
+    row += [_mean_cell(entry, "gap_", n), _spread_cell(entry, "gap_std_ev", n, DECIMALS_EV),
+            _spread_cell(entry, "gap_sem_ev", n, DECIMALS_SEM_EV), _ensemble_cell(entry, "gap_"),
+            _spread_cell(entry, "gap_n_independent", n, DECIMALS_COUNT)]
+    for edge in ("vbm_", "cbm_"):
+        row += [_mean_cell(entry, edge, n), _spread_cell(entry, f"{edge}std_ev", n, DECIMALS_EV)]
+    return row + [_carriers_cell(entry)]
+
+
+EDGE_HEADERS = (
+    "defect", "T (K)", "snapshots", "gap (eV): mean ± u", "gap σ (eV)", "gap SEM (eV)", "gap ensemble spread (eV)",
+    "gap n_eff", "VBM (eV): mean ± u", "VBM σ (eV)", "CBM (eV): mean ± u", "CBM σ (eV)", "host carriers",
+)
+LEVEL_HEADERS = (
+    "defect", "T (K)", "level", "snapshots with the level", "ε − VBM (eV): mean ± u", "ε − VBM σ (eV)",
+    "ε − VBM SEM (eV)", "ε − VBM ensemble spread (eV)", "ε − VBM n_eff", "CBM − ε (eV): mean ± u", "CBM − ε σ (eV)",
+    "electrons in the level",
+)
+
+
+def _level_rows(entry: dict[str, Any]) -> list[list[str]]:
+    rows = []
+    for level in entry.get("levels") or []:
+        if not isinstance(level, dict):
+            continue
+        n = level.get("n_snapshots", entry.get("n_snapshots"))
+        relative = level.get("relative_to", "VBM")
+        suffix = f" (vs {html.escape(str(relative))})" if relative and relative != "VBM" else ""
+        electrons = level.get("electrons_mean")
+        rows.append([
+            fmt(entry.get("defect")), fmt_temperature(entry.get("temperature_k")), fmt(level.get("label", "")) + suffix,
+            fmt(n), _mean_cell(level, "", n), _spread_cell(level, "std_ev", n, DECIMALS_EV),
+            _spread_cell(level, "sem_ev", n, DECIMALS_SEM_EV), _ensemble_cell(level, ""),
+            _spread_cell(level, "n_independent", n, DECIMALS_COUNT),
+            _mean_cell(level, "below_cbm_", n) if level.get("below_cbm_mean_ev") is not None else MISSING,
+            _spread_cell(level, "below_cbm_std_ev", n, DECIMALS_EV) if level.get("below_cbm_mean_ev") is not None
+            else MISSING,
+            fmt(electrons, DECIMALS_ELECTRONS) if is_number(electrons) else MISSING,
+        ])
+    return rows
+
+
+def _warnings_html(entries: list[dict[str, Any]]) -> str:
+    items = [
+        f"{fmt(e.get('defect'))}, {fmt_temperature(e.get('temperature_k'))} K: {fmt(w)}"
+        for e in entries
+        for w in (e.get("warnings") if isinstance(e.get("warnings"), list) else [])
+    ]
+    if not items:
+        return ""
+    return '\n<div class="warnings"><p><b>Warnings</b></p>\n' + item_list(items) + "\n</div>"
+
+
+def _cell_role(size: Any, entries: list[dict[str, Any]], summary: dict[str, Any], training: int | None) -> str:
+    if training is not None and size == training:
+        return " (training cell)"
+    sets = sorted({thermal_set(e, summary) for e in entries} - {None})
+    return f" ({', '.join(sets)})" if sets else ""
+
+
+def _size_order(size: Any, training: int | None) -> tuple:
+    return (size != training, not is_number(size), size if is_number(size) else 0, str(size))
 
 
 def temperature_dependence(summary: dict[str, Any]) -> Section:
-    """Gap, band edges and levels per T: mean ± std over snapshots and SEM, one table per cell size."""
-    thermal = section(summary, "thermal") or []
+    """Gap, band edges and levels per T: mean ± combined uncertainty, broadening σ, SEM, one table per cell size."""
+    thermal = [t for t in section(summary, "thermal") or [] if isinstance(t, dict)]
     if not thermal:
         return "thermal", "Temperature dependence", None
     training = training_cell_atoms(summary)
-    sizes = sorted({t.get("cell_atoms") for t in thermal}, key=lambda n: (n != training, str(n)))
-    body = (
-        "<p>Mean ± standard deviation over MD snapshots (the standard deviation is the thermal broadening); "
-        "SEM = standard error of the mean. Defect levels are relative to the VBM.</p>"
-    )
+    sizes = sorted({t.get("cell_atoms") for t in thermal}, key=lambda n: _size_order(n, training))
+    body = THERMAL_DEFINITIONS
     for size in sizes:
         entries = sorted((t for t in thermal if t.get("cell_atoms") == size), key=_defect_then_temperature)
-        role = "" if training is None else (" (training cell)" if size == training else " (transfer)")
-        rows = [
-            [fmt(t.get("defect")), fmt_temperature(t.get("temperature_k")), fmt(t.get("n_snapshots")),
-             fmt_pm(t.get("gap_mean_ev"), t.get("gap_std_ev")), fmt(t.get("gap_sem_ev"), DECIMALS_SEM_EV),
-             fmt_pm(t.get("vbm_mean_ev"), t.get("vbm_std_ev")), fmt_pm(t.get("cbm_mean_ev"), t.get("cbm_std_ev")),
-             _levels_cell(t.get("levels") or [])]
-            for t in entries
-        ]
-        body += f"\n<h3>{fmt(size)} atoms{html.escape(role)}</h3>\n" + table(
-            ["defect", "T (K)", "snapshots", "gap (eV)", "gap SEM (eV)", "VBM (eV)", "CBM (eV)",
-             "levels − VBM (eV): mean ± std [SEM]"],
-            rows,
-        )
+        role = _cell_role(size, entries, summary, training)
+        body += f"\n<h3>{fmt(size)} atoms{html.escape(role)}</h3>" + _edges_paragraph(entries)
+        body += "\n" + table(EDGE_HEADERS, [_edge_row(t) for t in entries])
+        levels = [row for t in entries for row in _level_rows(t)]
+        if levels:
+            body += "\n<h4>Defect levels</h4>\n" + table(LEVEL_HEADERS, levels)
+        body += _warnings_html(entries)
     return "thermal", "Temperature dependence", body
+
+
+VALIDATION_TITLE = "Validation over temperature"
+VALIDATION_TEXT = (
+    "<p>The Hamiltonian model and the reference are analysed in the same way on the same MD snapshots. "
+    "Gap, VBM and CBM MAE = mean over snapshots of |x_model − x_reference| (meV); level MAE = mean over the "
+    "reference defect levels of the distance (above the VBM) to the nearest model level (meV), \"no level\" when the "
+    "defect has none; missing levels = difference in the number of in-gap levels between model and reference, summed "
+    "over snapshots.</p>"
+)
+
+
+def _level_mae(value: Any) -> str:
+    return fmt(value, DECIMALS_MEV) if is_number(value) else "no level"
+
+
+def validation(summary: dict[str, Any]) -> Section:
+    """Model against reference on the same MD snapshots over temperature: MAE per defect and overall."""
+    data = section(summary, "validation") or {}
+    rows = [r for r in data.get("summary") or [] if isinstance(r, dict)]
+    overall = data.get("overall") if isinstance(data.get("overall"), dict) else None
+    if not rows and not overall:
+        return "validation", VALIDATION_TITLE, None
+    body = VALIDATION_TEXT
+    if data.get("edges"):
+        body += f'\n<p class="edges">{edges_text(data["edges"])}.</p>'
+    cells = [
+        [fmt(r.get("defect")), fmt(r.get("cell_atoms")), fmt(r.get("n_snapshots")),
+         fmt(r.get("gap_mae_mev"), DECIMALS_MEV), fmt(r.get("vbm_mae_mev"), DECIMALS_MEV),
+         fmt(r.get("cbm_mae_mev"), DECIMALS_MEV), _level_mae(r.get("level_mae_mev")), fmt(r.get("missing_levels"))]
+        for r in rows
+    ]
+    if overall:
+        cells.append(
+            ["<b>all defects</b>", MISSING, fmt(overall.get("n_snapshots")),
+             fmt(overall.get("gap_mae_mev"), DECIMALS_MEV),
+             fmt(overall.get("vbm_mae_mev"), DECIMALS_MEV), fmt(overall.get("cbm_mae_mev"), DECIMALS_MEV),
+             _level_mae(overall.get("level_mae_mev")), fmt(overall.get("missing_levels"))]
+        )
+    body += "\n" + table(
+        ["defect", "cell atoms", "snapshots", "gap MAE (meV)", "VBM MAE (meV)", "CBM MAE (meV)", "level MAE (meV)",
+         "missing levels"],
+        cells,
+    )
+    return "validation", VALIDATION_TITLE, body
 
 
 def speed(summary: dict[str, Any]) -> Section:
@@ -254,5 +425,6 @@ def md_validation(summary: dict[str, Any]) -> Section:
 
 
 NUMBER_SECTIONS = (
-    run_info, labels_used, forcefield_accuracy, hamiltonian_accuracy, temperature_dependence, speed, md_validation,
+    run_info, labels_used, forcefield_accuracy, hamiltonian_accuracy, validation, temperature_dependence, speed,
+    md_validation,
 )

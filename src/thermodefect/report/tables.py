@@ -19,6 +19,9 @@ DECIMALS_EV = 3  # mean and std of gaps, band edges, levels (eV)
 DECIMALS_SEM_EV = 4  # standard error of the mean (eV)
 DECIMALS_SECONDS = 2
 DECIMALS_RATIO = 3  # overlaps, differences of normalised curves
+DECIMALS_UNCERTAINTY_EV = 4  # combined uncertainty and ensemble spread of a mean (eV), as the SEM
+DECIMALS_ELECTRONS = 2  # electrons in a level, host conduction electrons / valence holes
+DECIMALS_COUNT = 1  # effective number of independent snapshots
 
 
 def fmt(value: Any, decimals: int = DECIMALS_EV) -> str:
@@ -30,8 +33,13 @@ def fmt(value: Any, decimals: int = DECIMALS_EV) -> str:
     if isinstance(value, int):
         return str(value)
     if isinstance(value, float):
-        return "nan" if math.isnan(value) else f"{value:.{decimals}f}"
+        return MISSING if math.isnan(value) else f"{value:.{decimals}f}"
     return html.escape(str(value))
+
+
+def is_number(value: Any) -> bool:
+    """A finite int or float (not a bool): something a table can show as a number."""
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
 def fmt_pm(mean: Any, std: Any, decimals: int = DECIMALS_EV) -> str:
@@ -39,6 +47,22 @@ def fmt_pm(mean: Any, std: Any, decimals: int = DECIMALS_EV) -> str:
     if mean is None:
         return MISSING
     return fmt(mean, decimals) if std is None else f"{fmt(mean, decimals)} ± {fmt(std, decimals)}"
+
+
+def fmt_uncertain(mean: Any, uncertainty: Any, decimals: int = DECIMALS_EV,
+                  uncertainty_decimals: int = DECIMALS_UNCERTAINTY_EV) -> str:
+    """``mean ± uncertainty`` (the uncertainty of the mean, not the spread); just the mean without one."""
+    if not is_number(mean):
+        return fmt(mean, decimals)
+    if not is_number(uncertainty):
+        return fmt(mean, decimals)
+    return f"{fmt(mean, decimals)} ± {fmt(uncertainty, uncertainty_decimals)}"
+
+
+def item_list(items: Sequence[str], css_class: str = "") -> str:
+    """An HTML bullet list of already HTML-safe items."""
+    cls = f' class="{html.escape(css_class)}"' if css_class else ""
+    return f"<ul{cls}>\n" + "\n".join(f"<li>{item}</li>" for item in items) + "\n</ul>"
 
 
 def fmt_temperature(value: Any) -> str:

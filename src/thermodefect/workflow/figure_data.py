@@ -32,7 +32,7 @@ def band_structure_data(ctx) -> list[str]:
     from thermodefect.hamiltonian.recipe import model_sample
     from thermodefect.workflow.rundata import atoms_of_sample, electrons_per_element, load_predictors, predict_gap, training_keys
     from thermodefect.workflow.snapshots import electron_count
-    from thermodefect.workflow.steps.accuracy import pristine_hosts
+    from thermodefect.workflow.comparison import pristine_hosts
 
     s = ctx.settings
     keys = training_keys(ctx)["test"]

@@ -164,6 +164,11 @@ def electrons_per_element(ctx: PipelineContext) -> dict[int, float]:
     return ctx.cache["valence"]
 
 
+def uses_alignment(ctx: PipelineContext) -> bool:
+    """Defect cells take pristine-aligned band edges (``electronic.band_edges``; needs the pristine cell)."""
+    return ctx.settings.electronic.band_edges == "aligned" and ctx.settings.defects.include_pristine
+
+
 def predict_gap(ctx: PipelineContext, atoms, host=None):
     """Model band edges, gap and defect levels of one structure (``host``: pristine-aligned edges), and the seconds it took."""
     result, _, seconds = predict_gap_members(ctx, atoms, host, members=False)

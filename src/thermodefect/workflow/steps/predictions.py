@@ -14,7 +14,7 @@ from __future__ import annotations
 from thermodefect.core.files import atomic_write_json
 from thermodefect.core.results import ResultsFileError, read_results_json
 from thermodefect.workflow.context import PipelineContext
-from thermodefect.workflow.rundata import gap_record, md_frames, md_jobs, predict_gap_members
+from thermodefect.workflow.rundata import gap_record, md_frames, md_jobs, predict_gap_members, uses_alignment
 
 STAGE = "predictions"
 
@@ -31,10 +31,6 @@ def host_references(records: list[dict]):
     n_members = min((len(r.get("members") or []) for r in records), default=0)
     members = [HostReference.from_results([r["members"][k] for r in records]) for k in range(n_members)]
     return host, members
-
-
-def uses_alignment(ctx: PipelineContext) -> bool:
-    return ctx.settings.electronic.band_edges == "aligned" and ctx.settings.defects.include_pristine
 
 
 def _pristine_first(jobs):

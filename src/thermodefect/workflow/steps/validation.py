@@ -25,9 +25,9 @@ import numpy as np
 from thermodefect.core import keys
 from thermodefect.core.files import atomic_write_json
 from thermodefect.workflow.context import PipelineContext
-from thermodefect.workflow.rundata import frames_at, md_jobs
+from thermodefect.workflow.rundata import frames_at, md_jobs, uses_alignment
 from thermodefect.workflow.snapshots import uniform_picks
-from thermodefect.workflow.steps.predictions import prediction_path, uses_alignment
+from thermodefect.workflow.steps.predictions import prediction_path
 
 MILLI = 1e3
 METADATA = (keys.DEFECT, keys.TEMPERATURE_K, keys.CONFIG_TYPE, keys.DEFECT_SITE, keys.DEFECT_INDEX)
