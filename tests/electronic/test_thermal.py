@@ -49,6 +49,7 @@ def test_statistics_rows_and_plot(tmp_path):
     assert level["model_std_ev"] is None  # no ensemble members in these results
     assert rows[0]["convergence"]["gap"] == [1.5, 1.5, 1.5]
     assert "level 1: found in 2 of 3 snapshots" in rows[0]["warnings"]
+    assert any("too few to check their correlation" in w for w in rows[0]["warnings"])
     assert plot_thermal({"thermal": rows}, tmp_path / "t.png", "gap") is not None
     assert (tmp_path / "t.png").stat().st_size > 1000
     assert plot_thermal({"thermal": rows}, tmp_path / "l.png", "level") is not None

@@ -168,6 +168,9 @@ def statistics_warnings(stats: dict[str, Statistic], n_snapshots: int) -> list[s
     out = []
     if n_snapshots == 1:
         return ["one snapshot: no thermal broadening and no statistical error can be given"]
+    if 1 < n_snapshots < 2 * MIN_BLOCKS:
+        out.append(f"{n_snapshots} snapshots: too few to check their correlation by block averaging "
+                   f"(needs {2 * MIN_BLOCKS}); the SEM assumes they are independent")
     names = ["gap_ev"] + sorted(n for n in stats if n.startswith("level_") and n.endswith("_above_vbm_ev"))
     for name in names:
         st = stats[name]
