@@ -58,3 +58,34 @@ def test_missing_structures_file_is_one_line_error(tmp_path):
     result = CliRunner().invoke(app, ["gap", str(config), "--structures", str(tmp_path / "nope.xyz")])
     assert result.exit_code == 2
     assert "structure file not found" in result.output
+
+
+def test_gap_aligns_a_defect_frame_to_the_pristine_frame_of_its_lattice(tmp_path):
+    config, structures = _setup(tmp_path)
+    result = CliRunner().invoke(app, ["gap", str(config), "--structures", str(structures)])
+    assert result.exit_code == 0, result.output
+    first, second = json.loads((tmp_path / "run" / "results" / "electronic" / "gap.json").read_text())["results"]
+    assert first["edges"] == "cell" and second["edges"] == "aligned"
+    assert abs(second["gap_ev"] - first["gap_ev"]) < 1e-9  # one pristine frame: its gap is the host gap
+    assert abs(second["vbm_ev"] - (first["vbm_ev"] + second["alignment_ev"])) < 1e-9
+
+
+def test_gap_without_a_pristine_frame_aligns_to_the_ideal_cell(tmp_path):
+    config, structures = _setup(tmp_path)
+    pristine = pristine_supercell("Ga", "As", 5.65, 16, "primitive")
+    alone = tmp_path / "antisite.extxyz"
+    write(str(alone), [make_defect(pristine, parse_defect("As_Ga", "Ga", "As"))], format="extxyz")
+    both = json.loads(_gap_json(tmp_path, config, structures))["results"][1]
+    only = json.loads(_gap_json(tmp_path, config, alone))["results"][0]
+    assert only["edges"] == "aligned"
+    assert abs(only["vbm_ev"] - both["vbm_ev"]) < 1e-6  # the ideal cell is the file's pristine frame
+    cell_rule = tmp_path / "cell.toml"
+    cell_rule.write_text(config.read_text() + "band_edges = \"cell\"\n")
+    assert json.loads(_gap_json(tmp_path, cell_rule, alone))["results"][0]["edges"] == "cell"
+
+
+def _gap_json(tmp_path, config, structures) -> str:
+    out = tmp_path / "out"
+    result = CliRunner().invoke(app, ["gap", str(config), "--structures", str(structures), "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    return (out / "gap.json").read_text()
