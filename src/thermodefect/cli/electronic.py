@@ -136,12 +136,11 @@ def _aligned(settings, analysed, model, overlap_model):
     the same lattice; without one, the ideal pristine cell of ``[material]``
     on that lattice, analysed with the same Hamiltonian source.
     """
-    from thermodefect.core import keys
     from thermodefect.electronic import analyze_sample
+    from thermodefect.electronic.analysis import is_pristine_cell as is_pristine
     from thermodefect.electronic.levels import HostReference, realign
 
     electronic = settings.electronic
-    is_pristine = lambda atoms: keys.DEFECT_SITE not in atoms.info or atoms.info.get(keys.DEFECT) == "pristine"  # noqa: E731
     if electronic.band_edges != "aligned" or all(is_pristine(a) for _, a, _ in analysed):
         return analysed
     pristine: dict[tuple, list] = {}

@@ -27,9 +27,14 @@ from thermodefect.electronic.levels import (
 from thermodefect.settings import ElectronicSettings
 
 
+def is_pristine_cell(atoms) -> bool:
+    """True without a defect site (or for a cell labelled ``pristine``): no levels, and it aligns to itself."""
+    return atoms is None or keys.DEFECT_SITE not in atoms.info or atoms.info.get(keys.DEFECT) == "pristine"
+
+
 def defect_atoms_of(atoms) -> list[int] | None:
     """Defect site and neighbour indices of a defect cell, None for a pristine one."""
-    if atoms is None or keys.DEFECT_SITE not in atoms.info or atoms.info.get(keys.DEFECT) == "pristine":
+    if is_pristine_cell(atoms):
         return None
     from thermodefect.structures import defect_neighbours
 
@@ -39,7 +44,7 @@ def defect_atoms_of(atoms) -> list[int] | None:
 def alignment_atoms(atoms, n_atoms: int) -> list[int]:
     """Atoms whose on-site energies align the cell to the host: all of a pristine cell; of a defect
     cell, those at least the median distance (minimum image) from the defect site."""
-    if atoms is None or keys.DEFECT_SITE not in atoms.info or atoms.info.get(keys.DEFECT) == "pristine":
+    if is_pristine_cell(atoms):
         return list(range(n_atoms))
     from ase.geometry import get_distances
 
