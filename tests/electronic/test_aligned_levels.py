@@ -70,6 +70,18 @@ def test_electrons_outside_levels_are_free_carriers():
     assert aligned.valence_holes == pytest.approx(1.0)  # the half-empty state at the VBM
 
 
+def test_a_state_deep_in_the_gap_is_a_level_however_spread_out():
+    from thermodefect.electronic.levels import EDGE_MARGIN_EV
+
+    onsite = {"31": {"mean": [-10.0, -4.0], "count": 4}}  # ΔV = 0: edges -6.0, -5.0
+    # spread-out states: one just above the VBM, one deep (0.3 eV), one just below the CBM
+    energies = [-6.2, -6.0 + EDGE_MARGIN_EV / 2, -5.7, -5.0 - EDGE_MARGIN_EV / 2, -4.8]
+    electrons = [2.0, 2.0, 1.0, 0.0, 0.0]
+    aligned = aligned_edges_and_levels(_result(energies, electrons, [False] * 5, onsite), HOST, 0.02)
+    assert [(round(lv.above_vbm_ev, 6), lv.electrons) for lv in aligned.levels] == [(0.3, 1.0)]
+    assert aligned.conduction_electrons == 0.0 and aligned.valence_holes == 0.0
+
+
 def test_a_window_that_misses_an_edge_is_refused():
     onsite = {"31": {"mean": [-10.0, -4.0], "count": 4}}
     with pytest.raises(WindowTooSmall, match="aligned host edges"):
@@ -80,7 +92,7 @@ def test_a_record_round_trips_to_the_same_alignment():
     from thermodefect.workflow.rundata import gap_record
 
     onsite = {"31": {"mean": [-9.9, -3.9], "count": 4}}
-    result = _result([-6.3, -5.85, -5.5, -4.8], [2.0, 2.0, 0.0, 0.0], [False, True, False, False], onsite)
+    result = _result([-6.3, -5.85, -4.95, -4.8], [2.0, 2.0, 0.0, 0.0], [False, True, False, False], onsite)
     direct = aligned_edges_and_levels(result, HOST, 0.02)
     again = aligned_edges_and_levels(GapResult.from_record(gap_record(result)), HOST, 0.02)
     assert (again.vbm_ev, again.cbm_ev, len(again.levels)) == (direct.vbm_ev, direct.cbm_ev, 1)

@@ -74,6 +74,25 @@ def test_default_interstitial_site_is_other_species(pristine64):
     assert parse_defect("Ga_i", "Ga", "As").site_species == "As"
 
 
+def test_a_vacancy_keeps_its_shell_when_one_neighbour_moves_in_and_the_crystal_drifts(pristine64):
+    """MD frames: one Ga moves 0.9 Å towards the As vacancy (1.2 x its distance would drop the other
+    three) and the whole crystal drifts by 0.3 Å; the vacancy site follows the drift."""
+    from thermodefect.workflow.snapshots import tag_frame
+
+    cell = make_defect(pristine64, parse_defect("V_As", "Ga", "As"))
+    expected = defect_neighbours(cell)
+    frame = cell.copy()
+    frame.info = {}
+    site = np.asarray(cell.info["defect_site"])
+    k = expected[0]
+    towards = site - frame.positions[k]
+    frame.positions[k] += 0.9 / np.linalg.norm(towards) * towards
+    frame.positions += np.array([0.3, -0.2, 0.1])
+    tagged = tag_frame(frame, cell)
+    assert np.allclose(tagged.info["defect_site"], site + np.array([0.3, -0.2, 0.1]) + (frame.positions[k] - cell.positions[k] - [0.3, -0.2, 0.1]) / len(cell), atol=1e-6)
+    assert defect_neighbours(tagged) == expected
+
+
 @pytest.mark.parametrize("name,neighbour", [("V_As", "Ga"), ("V_Ga", "As"), ("As_Ga", "As"), ("Ga_As", "Ga")])
 def test_vacancy_and_antisite_neighbours(pristine64, name, neighbour):
     atoms = make_defect(pristine64, parse_defect(name, "Ga", "As"))

@@ -7,8 +7,8 @@ Mulliken weight of state c on atom a (S-normalized c, so weights sum to 1):
 Inverse participation ratio ``IPR = sum_a w_a^2`` (1/n_atoms for a state
 spread evenly, 1 for a state on one atom). A state is *localized* when its
 weight on the defect site and its neighbours (``defect_weight``) reaches
-``localization_threshold`` and at least three times the weight an evenly
-spread state would have there (``3 n_defect_atoms / n_atoms``, the bound
+``localization_threshold`` and at least 2.5 times the weight an evenly
+spread state would have there (``2.5 n_defect_atoms / n_atoms``, the bound
 that matters in small cells; in a cell too small for that, half-way between
 an even spread and full localization).
 
@@ -29,8 +29,9 @@ Two definitions of the host band edges of a defect cell:
   potential alignment of supercell defect calculations (Van de Walle and
   Neugebauer, J. Appl. Phys. 95, 3851 (2004)).
 
-Localized states strictly between the host edges are the defect levels,
-grouped into degenerate levels within ``degeneracy_tolerance_ev``, each with
+States strictly between the aligned host edges are defect levels when they
+are localized or deeper in the gap than :data:`EDGE_MARGIN_EV` from both edges (no host state lies
+there); they are grouped into degenerate levels within ``degeneracy_tolerance_ev``, each with
 its electrons (0-2 per state). Energies in eV.
 """
 
@@ -45,7 +46,12 @@ from thermodefect.electronic.eigen import EigenSolverError, Eigenstates
 
 # A localized state carries at least this multiple of the weight an evenly
 # spread state would have on the defect atoms.
-LOCALIZATION_OVER_UNIFORM = 3.0
+LOCALIZATION_OVER_UNIFORM = 2.5
+
+# A state this far (eV) inside both aligned host edges is a defect level
+# whatever its localization: thermal motion moves a 64-atom pristine cell's
+# edges by a few 10 meV (GFN1-xTB, 300 K), so no host state reaches there.
+EDGE_MARGIN_EV = 0.1
 
 
 class WindowTooSmall(EigenSolverError):
@@ -335,8 +341,9 @@ def aligned_edges_and_levels(result: GapResult, host: HostReference, degeneracy_
     """``result`` classified against the aligned host edges (a new :class:`GapResult`; ``result`` needs
     ``window`` and ``onsite``).
 
-    VBM = host VBM + ΔV, CBM = host CBM + ΔV. Localized states strictly between
-    them are levels, whatever their occupation. Every other state counts to the
+    VBM = host VBM + ΔV, CBM = host CBM + ΔV. States strictly between them are
+    levels when localized or more than :data:`EDGE_MARGIN_EV`
+    from both edges, whatever their occupation. Every other state counts to the
     nearer edge: its electrons above mid-gap are ``conduction_electrons``, its
     missing electrons below mid-gap ``valence_holes``.
     """
@@ -349,7 +356,9 @@ def aligned_edges_and_levels(result: GapResult, host: HostReference, degeneracy_
     if not (energies.min() <= vbm and energies.max() >= cbm):
         raise WindowTooSmall(f"the solved states ({energies.min():.2f} to {energies.max():.2f} eV) do not span "
                              f"the aligned host edges ({vbm:.2f}, {cbm:.2f} eV); increase bands_near_gap")
-    level = w["localized"].astype(bool) & (energies > vbm) & (energies < cbm)
+    inside = (energies > vbm) & (energies < cbm)
+    deep = (energies > vbm + EDGE_MARGIN_EV) & (energies < cbm - EDGE_MARGIN_EV)
+    level = inside & (w["localized"].astype(bool) | deep)
     mid = 0.5 * (vbm + cbm)
     other = ~level
     conduction = float(electrons[other & (energies > mid)].sum())

@@ -119,7 +119,10 @@ def defect_neighbours(atoms: Atoms, cutoff_angstrom: float | None = None) -> lis
     """Indices of the atoms at the defect: the defect atom and its first shell.
 
     For a vacancy, the atoms around the empty site. ``cutoff_angstrom``
-    defaults to 1.2 x the shortest distance from the site.
+    defaults to 1.2 x the larger of the shortest distance from the site and
+    the cell's bond length (median nearest-neighbour distance). The bond
+    length keeps the shell whole in an MD frame where one neighbour has moved
+    close to the site.
     """
     site = np.asarray(atoms.info[keys.DEFECT_SITE], float)
     probe = atoms.copy()
@@ -127,12 +130,17 @@ def defect_neighbours(atoms: Atoms, cutoff_angstrom: float | None = None) -> lis
     probe.positions[-1] = site
     i, j, d = neighbor_list("ijd", probe, 6.0)
     mask = i == len(probe) - 1
+    host = (i != len(probe) - 1) & (j != len(probe) - 1)
+    nearest = np.full(len(atoms), np.inf)
+    np.minimum.at(nearest, i[host], d[host])
     j, d = j[mask], d[mask]
     centre = int(atoms.info.get(keys.DEFECT_INDEX, -1))
     if centre >= 0:
         keep = j != centre
         j, d = j[keep], d[keep]
-    cut = cutoff_angstrom if cutoff_angstrom is not None else 1.2 * d.min()
+    finite = nearest[np.isfinite(nearest)]
+    bond = float(np.median(finite)) if finite.size else 0.0
+    cut = cutoff_angstrom if cutoff_angstrom is not None else 1.2 * max(d.min(), bond)
     shell = sorted(set(int(x) for x in j[d <= cut]))
     return ([centre] if centre >= 0 else []) + shell
 

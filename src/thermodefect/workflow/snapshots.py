@@ -32,7 +32,8 @@ def tag_frame(frame: Atoms, cell: Atoms) -> Atoms:
     """Copy the defect description of ``cell`` onto an MD frame of it.
 
     The defect site follows the defect atom (interstitial, antisite); a
-    vacancy keeps its lattice site.
+    vacancy's lattice site moves with the frame's mean displacement from
+    ``cell`` (the drift of the whole crystal under a Langevin thermostat).
     """
     for key in DEFECT_INFO:
         if key in cell.info:
@@ -40,7 +41,17 @@ def tag_frame(frame: Atoms, cell: Atoms) -> Atoms:
     index = int(cell.info.get(DEFECT_INDEX, -1))
     if index >= 0:
         frame.info[DEFECT_SITE] = frame.positions[index].copy()
+    elif DEFECT_SITE in cell.info and len(frame) == len(cell):
+        frame.info[DEFECT_SITE] = np.asarray(cell.info[DEFECT_SITE], float) + lattice_drift(frame, cell)
     return frame
+
+
+def lattice_drift(frame: Atoms, cell: Atoms) -> np.ndarray:
+    """Mean minimum-image displacement (Å) of ``frame``'s atoms from the same atoms in ``cell``."""
+    from ase.geometry import find_mic
+
+    shift, _ = find_mic(frame.positions - cell.positions, cell.cell, pbc=cell.pbc)
+    return shift.mean(axis=0)
 
 
 def uniform_picks(n_frames: int, count: int) -> list[int]:
