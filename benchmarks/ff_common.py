@@ -7,7 +7,7 @@ from pathlib import Path
 from ase.build import bulk
 from ase.io import write
 
-from thermodefect.reference.albe import AlbeGaAs
+from thermodefect.potentials.albe import AlbeGaAs
 from thermodefect.settings import ForceFieldSettings
 
 RESULTS = Path(__file__).parent / "results"

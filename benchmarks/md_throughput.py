@@ -47,7 +47,7 @@ def main() -> None:
 
     torch.set_num_threads(1)
     from thermodefect.forcefield import ForceFieldEnsemble
-    from thermodefect.reference.albe import AlbeGaAs
+    from thermodefect.potentials.albe import AlbeGaAs
 
     work = Path(tempfile.mkdtemp(prefix="md-throughput-"))
     model = albe_trained_mace(work)

@@ -30,7 +30,7 @@ def main() -> None:
     torch.set_num_threads(1)
     from thermodefect.dynamics import rdf, rdf_max_difference, run_nvt, vdos, vdos_overlap
     from thermodefect.forcefield import ForceFieldEnsemble
-    from thermodefect.reference.albe import AlbeGaAs
+    from thermodefect.potentials.albe import AlbeGaAs
     from thermodefect.settings import MDSettings
 
     work = args.workdir or Path(tempfile.mkdtemp(prefix="md-validation-"))

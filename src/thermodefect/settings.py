@@ -257,9 +257,14 @@ class ForceFieldSettings(_Section):
     valid_fraction: Annotated[float, Field(gt=0, lt=1)] = 0.1
     default_dtype: Literal["float32", "float64"] = "float32"
     device: Device = "cpu"
-    # Isolated-atom energies: "average" (least squares on the training set),
-    # "foundation" (from the foundation model) or a dict string "{31: -1.2, 33: -3.4}" (eV).
+    # Isolated-atom energies: "isolated" (the forces reference on one atom in vacuum, computed once
+    # per run), "average" (least squares on the training set; ill-posed when every cell has nearly
+    # the same composition), "foundation" (from the foundation model) or a dict string
+    # "{31: -1.2, 33: -3.4}" (eV).
     e0s: str = "average"
+    # Δ-learning: "albe" trains on reference minus the Albe Ga-As bond-order potential and adds
+    # it back at prediction time (docs/forcefield.md); "none" learns the reference itself.
+    baseline: Literal["none", "albe"] = "none"
     # ZBL pair repulsion inside MACE: keeps MD of an early, data-poor model
     # from collapsing atoms together (seen at 500 K with 12 training cells).
     pair_repulsion: bool = True
@@ -269,6 +274,31 @@ class ForceFieldSettings(_Section):
     # foundation model itself (pseudolabel_replay).
     replay_file: Path | None = None
     pseudolabel_replay: bool = False
+    # mace-torch's training levers (docs/forcefield.md, learning-curve table):
+    # loss "weighted" (MSE of energy per atom and forces), "huber" (robust to a few large-force
+    # frames) or "universal"; an exponential moving average of the weights (decay, e.g. 0.99;
+    # None = off); stage two ("SWA") for the last quarter of the epochs with energy weight
+    # stage_two_energy_weight and learning rate 1e-3.
+    loss: Literal["weighted", "huber", "universal"] = "weighted"
+    ema_decay: Annotated[float, Field(gt=0, lt=1)] | None = None
+    stage_two: bool = False
+    stage_two_energy_weight: Annotated[float, Field(gt=0, le=1e6)] = 1000.0
+
+    @field_validator("e0s")
+    @classmethod
+    def _e0s_form(cls, value: str) -> str:
+        if value in ("isolated", "average", "foundation"):
+            return value
+        import ast
+
+        try:
+            table = ast.literal_eval(value)
+        except (ValueError, SyntaxError):
+            table = None
+        if not isinstance(table, dict) or not table or not all(
+                isinstance(z, int) and isinstance(e, (int, float)) for z, e in table.items()):
+            raise ValueError('must be "isolated", "average", "foundation" or a dict string such as "{31: -1.2, 33: -3.4}" (atomic number: eV)')
+        return value
 
 
 class MDSettings(_Section):

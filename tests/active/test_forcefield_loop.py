@@ -8,7 +8,7 @@ import pytest
 from ase.build import bulk
 
 import thermodefect.active.forcefield as loop
-from thermodefect.reference.albe import AlbeGaAs
+from thermodefect.potentials.albe import AlbeGaAs
 from thermodefect.settings import settings_from_dict
 from thermodefect.core.rundir import RunDirectory
 from thermodefect.workflow.forcefield_hooks import run_forcefield_al

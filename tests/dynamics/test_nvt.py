@@ -53,6 +53,12 @@ def test_resumed_run_equals_uninterrupted(tmp_path, thermostat):
         np.testing.assert_array_equal(a.get_momenta(), b.get_momenta())
 
 
+def test_frames_are_sampled_when_equilibration_is_no_multiple_of_the_interval(tmp_path):
+    md = MDSettings(thermostat="langevin", equilibration_steps=7, production_steps=12, sample_interval=4)
+    run = run_nvt(_cell(), EMT(), TARGET_K, md, seed=2, trajectory_path=tmp_path / "odd.extxyz", progress=False)
+    assert [f.info["md_step"] for f in run.frames] == [11, 15, 19]
+
+
 def test_initial_momentum_is_zero_and_seeded(tmp_path):
     md = MDSettings(thermostat="nose-hoover", equilibration_steps=0, production_steps=5, sample_interval=5)
     a = run_nvt(_cell(), EMT(), TARGET_K, md, seed=1, trajectory_path=tmp_path / "a.extxyz", progress=False).frames[0]

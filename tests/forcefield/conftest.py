@@ -4,7 +4,7 @@ import pytest
 from ase.build import bulk
 from ase.io import write
 
-from thermodefect.reference.albe import AlbeGaAs
+from thermodefect.potentials.albe import AlbeGaAs
 from thermodefect.settings import ForceFieldSettings
 
 

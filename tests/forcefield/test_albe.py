@@ -6,7 +6,7 @@ import numpy as np
 from ase.build import bulk
 from ase.calculators.test import gradient_test
 
-from thermodefect.reference.albe import AlbeGaAs
+from thermodefect.potentials.albe import AlbeGaAs
 
 COHESIVE_ENERGY_EV = -3.35  # Albe et al. 2002, zincblende GaAs, per atom
 ENERGY_ATOL_EV = 0.01

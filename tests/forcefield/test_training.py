@@ -65,3 +65,14 @@ def test_mace_torch_failure_inside_training_names_the_log(tmp_path, albe_trainin
         train_model(bad, albe_training_file, tmp_path, seed=1)
     assert "\n" not in str(err.value)
     assert "Traceback" in (tmp_path / "model.console.log").read_text()
+
+
+def test_training_levers_reach_mace_torch_and_stage_two_is_the_trained_model(tmp_path, albe_training_file, tiny_mace):
+    ff = tiny_mace.model_copy(update={"loss": "huber", "ema_decay": 0.95, "stage_two": True, "max_num_epochs": 4})
+    argv = training.mace_arguments(ff, albe_training_file, tmp_path, 1)
+    args = training._parse_mace_arguments(argv)
+    assert (args.loss, args.ema, args.ema_decay, args.swa) == ("huber", True, 0.95, True)
+    assert args.swa_energy_weight == 1000.0 and args.swa_forces_weight == ff.forces_weight
+    path = train_model(ff, albe_training_file, tmp_path / "two", seed=3)
+    assert path == tmp_path / "two" / "model.model" and not (tmp_path / "two" / "model_stagetwo.model").exists()
+    assert "Stage Two" in (tmp_path / "two" / "model.console.log").read_text()

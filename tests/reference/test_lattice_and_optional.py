@@ -16,14 +16,14 @@ ALBE_A0_ANGSTROM = 5.65
 
 def test_equilibrium_lattice_constant_of_the_albe_potential():
     """The Albe GaAs potential was fitted to a0 = 5.65 Å (analytic, fast, no SCF noise)."""
-    pytest.importorskip("thermodefect.reference.albe")
+    pytest.importorskip("thermodefect.potentials.albe")
     reference = get_reference(ReferenceSettings(name="albe", options={}))
     a0 = equilibrium_lattice_constant(reference, "Ga", "As", guess_angstrom=5.7, relative_span=0.04, points=7)
     assert abs(a0 - ALBE_A0_ANGSTROM) < ATOL_LATTICE_ANGSTROM
 
 
 def test_scan_without_interior_minimum_is_refused():
-    pytest.importorskip("thermodefect.reference.albe")
+    pytest.importorskip("thermodefect.potentials.albe")
     reference = get_reference(ReferenceSettings(name="albe", options={}))
     with pytest.raises(UserInputError, match="edge of the scan"):
         equilibrium_lattice_constant(reference, "Ga", "As", guess_angstrom=6.5, relative_span=0.02, points=5)

@@ -44,7 +44,7 @@ def test_register_reference_adds_a_plain_ase_calculator():
 
 
 def test_albe_is_registered_lazily_as_forces_only():
-    pytest.importorskip("thermodefect.reference.albe")
+    pytest.importorskip("thermodefect.potentials.albe")
     ref = get_reference(ReferenceSettings(name="albe", options={}))
     assert ref.provides == {"energy", "forces"}
     atoms = bulk("GaAs", "zincblende", a=5.65, cubic=True)

@@ -35,7 +35,7 @@ class _Payload:
 def trained(tmp_path_factory) -> Path:
     """One tiny MACE model trained by mace-torch on Albe labels (seconds)."""
     from thermodefect.forcefield import train_model
-    from thermodefect.reference.albe import AlbeGaAs
+    from thermodefect.potentials.albe import AlbeGaAs
     from thermodefect.settings import ForceFieldSettings
 
     root = tmp_path_factory.mktemp("mace")

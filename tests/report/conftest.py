@@ -33,6 +33,7 @@ def fixture_validation() -> dict:
 
     return {
         "edges": "aligned",
+        "validated_mae_mev": 30.0,
         "snapshots": [],
         "curves": [curve("As_Ga", 100.0, 0.742, 0.735, 8.21, 0.161, 0.149, 12.47),
                    curve("As_Ga", 300.0, 0.701, 0.692, 10.05, 0.183, 0.169, 14.29),

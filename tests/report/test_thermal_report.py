@@ -8,6 +8,7 @@ import pytest
 from matplotlib.collections import PolyCollection
 
 from thermodefect.report import write_report, write_result_csvs
+from .conftest import TRAINING_ATOMS, TRANSFER_ATOMS
 from thermodefect.report.figures import REGISTRY
 from thermodefect.report.sections import temperature_dependence, validation
 from thermodefect.report.summary import THERMAL_CSV_COLUMNS, VALIDATION_CSV_COLUMNS
@@ -211,6 +212,28 @@ def test_validation_overall_without_a_level_says_no_level():
     data = {"overall": {"n_snapshots": 4, "gap_mae_mev": 5.55, "level_mae_mev": None}}
     body = validation({"config": {}, "validation": data})[2]
     assert "<td><b>all defects</b></td><td>—</td><td>4</td><td>5.55</td>" in body and "no level" in body
+
+
+def test_a_defect_whose_model_misses_the_reference_is_flagged_not_validated(summary):
+    import copy
+
+    bound = summary["validation"]["validated_mae_mev"]
+    assert validation(summary)[2].count("), not validated") == 0  # every fixture MAE is below the bound
+    thermal_before = temperature_dependence(summary)[2]
+    assert "not validated" not in thermal_before
+    bad = copy.deepcopy(summary)
+    bad["validation"]["summary"][0]["level_mae_mev"] = bound + 123.45
+    body = validation(bad)[2]
+    assert f"As_Ga ({TRAINING_ATOMS} atoms): defect levels: model vs reference MAE {bound + 123.45:.2f} meV" in body
+    assert body.count("), not validated") == 1  # V_Ga and the As_Ga gap stay validated
+    thermal = temperature_dependence(bad)[2]
+    assert "As_Ga (128 atoms): defect levels: model vs reference MAE" in thermal and "not validated" in thermal
+    # Another cell size's table carries no warning for the 128-atom validation.
+    other = thermal.split(f"<h3>{TRANSFER_ATOMS} atoms")
+    assert len(other) == 2 and "not validated" not in other[1]
+    # A run from before the rule has no bound: nothing is flagged.
+    del bad["validation"]["validated_mae_mev"]
+    assert "), not validated" not in validation(bad)[2] + temperature_dependence(bad)[2]
 
 
 # --- figures --------------------------------------------------------------------------------------------------------

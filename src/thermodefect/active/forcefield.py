@@ -74,17 +74,26 @@ class ForceFieldALHooks(Protocol):
 
 
 class MaceHooks:
-    """Hooks that label with a ``label_fn`` and train with mace-torch's own trainer."""
+    """Hooks that label with a ``label_fn`` and train with mace-torch's own trainer.
 
-    def __init__(self, label_fn: LabelFn, forcefield_settings):
+    ``isolated_energies`` gives the reference's isolated-atom energies
+    (symbol: eV) when ``forcefield.e0s = "isolated"`` asks for them;
+    ``workers`` ensemble members train at once, one process each.
+    """
+
+    def __init__(self, label_fn: LabelFn, forcefield_settings,
+                 isolated_energies: Callable[[], dict[str, float]] | None = None, workers: int = 1):
         self.label_fn, self.forcefield = label_fn, forcefield_settings
+        self.isolated_energies, self.workers = isolated_energies, workers
 
     def label(self, structures: list[Atoms]) -> list[Atoms]:
         return self.label_fn(structures)
 
     def train(self, train_file: Path, round_dir: Path, seed: int, keep: Callable[[Path], bool],
               trained: Callable[[Path], None]) -> None:
-        train_ensemble(self.forcefield, train_file, round_dir, seed=seed, keep=keep, trained=trained)
+        isolated = self.isolated_energies() if self.forcefield.e0s == "isolated" and self.isolated_energies else None
+        train_ensemble(self.forcefield, train_file, round_dir, seed=seed, keep=keep, trained=trained,
+                       isolated_energies_ev=isolated, workers=self.workers)
 
 
 @dataclass(frozen=True)
@@ -215,7 +224,7 @@ class ForceFieldActiveLearning:
             self.hooks.train(folder / "train.extxyz", folder, self._seed("train", k), keep=self.manifest.holds,
                              trained=lambda path: self.manifest.record_files([path]))
             self._mark(f"round-{k}/trained")
-        return ForceFieldEnsemble(self.model_paths(k), device=ff.device, default_dtype=ff.default_dtype)
+        return ForceFieldEnsemble(self.model_paths(k), device=ff.device, default_dtype=ff.default_dtype, baseline=ff.baseline)
 
     def _md(self, ensemble: ForceFieldEnsemble, folder: Path, temperatures_k, steps: int, interval: int, role: tuple) -> list[Atoms]:
         """Exploration MD of every cell at every temperature; ``role`` names the seed stream (with cell and T)."""

@@ -31,7 +31,7 @@ def register(app: typer.Typer) -> None:
         from thermodefect.workflow.forcefield_hooks import final_models
 
         ff = settings.forcefield
-        ensemble = ForceFieldEnsemble(model or final_models(run), device=ff.device, default_dtype=ff.default_dtype)
+        ensemble = ForceFieldEnsemble(model or final_models(run), device=ff.device, default_dtype=ff.default_dtype, baseline=ff.baseline)
         for path in model or []:
             typer.echo("note: " + PICKLE_NOTE.format(path=path), err=True)
         return ensemble
@@ -55,7 +55,18 @@ def register(app: typer.Typer) -> None:
         # of the user's own keeps the models already there.
         in_run = out.resolve().is_relative_to(run.root.resolve())
         bookkeeping = {"keep": manifest.holds, "trained": lambda path: manifest.record_files([path])} if in_run else {}
-        paths = train_ensemble(s.forcefield, data or run.forces_dataset, out, seed=s.run.seed, **bookkeeping)
+        data = data or run.forces_dataset
+        if s.forcefield.e0s == "isolated":
+            from ase.io import read
+
+            from thermodefect.forcefield.training import check_training_data
+            from thermodefect.workflow.forcefield_hooks import isolated_energies
+
+            check_training_data(Path(data))
+            symbols = sorted({x for atoms in read(str(data), index=":", format="extxyz") for x in atoms.get_chemical_symbols()})
+            bookkeeping["isolated_energies_ev"] = isolated_energies(s, run, symbols)
+        paths = train_ensemble(s.forcefield, data, out, seed=s.run.seed,
+                               workers=min(s.compute.workers, s.forcefield.ensemble_size), **bookkeeping)
         for p in paths:
             typer.echo(f"model {p}")
 

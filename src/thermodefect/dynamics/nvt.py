@@ -140,7 +140,9 @@ def run_nvt(
     dyn.attach(guard, interval=1)
     with tqdm(total=total, initial=step, desc=path.stem, unit="step", disable=not progress, leave=False) as bar:
         while step < total:
-            n = min(interval, total - step)
+            # Chunks end at the end of equilibration and then at every sample point, whatever
+            # the two step counts are (an equilibration that is no multiple of the interval too).
+            n = min(interval, n_equil - step) if step < n_equil else min(interval - (step - n_equil) % interval, total - step)
             try:
                 dyn.run(n)
             except _Diverged as exc:

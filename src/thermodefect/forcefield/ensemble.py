@@ -62,8 +62,14 @@ class ForceFieldEnsemble:
     :meth:`~thermodefect.core.rundir.Manifest.verified`.
     """
 
-    def __init__(self, model_paths: Sequence[str | Path], device: str = "cpu", default_dtype: str = "float32"):
+    def __init__(self, model_paths: Sequence[str | Path], device: str = "cpu", default_dtype: str = "float32",
+                 baseline: str = "none"):
+        from thermodefect.forcefield.baseline import baseline_calculator
         from thermodefect.forcefield.model_files import read_mace_model
+
+        # Δ-learned models (forcefield.baseline): every energy and force is baseline + MACE.
+        self.baseline = baseline
+        baseline_calculator(baseline)  # an unknown name fails here, before any model is read
 
         self.model_paths = [Path(p) for p in model_paths]
         missing = [str(p) for p in self.model_paths if not p.is_file()]
@@ -93,8 +99,15 @@ class ForceFieldEnsemble:
         probe.get_potential_energy()
         results = self._committee.results
         if len(self) == 1:
-            return EnsemblePrediction(np.array([results["energy"]]), results["forces"][None].copy())
-        return EnsemblePrediction(np.asarray(results["energy_comm"]).reshape(-1), np.asarray(results["forces_comm"]).copy())
+            energies, forces = np.array([results["energy"]]), results["forces"][None].copy()
+        else:
+            energies, forces = np.asarray(results["energy_comm"]).reshape(-1), np.asarray(results["forces_comm"]).copy()
+        if self.baseline != "none":
+            from thermodefect.forcefield.baseline import baseline_energy_forces
+
+            base_energy, base_forces = baseline_energy_forces(atoms, self.baseline)
+            energies, forces = energies + base_energy, forces + base_forces[None]
+        return EnsemblePrediction(energies, forces)
 
     def predict_many(self, structures: Sequence[Atoms], progress: bool = False) -> list[EnsemblePrediction]:
         from tqdm.auto import tqdm
@@ -120,9 +133,19 @@ class ForceFieldEnsemble:
         ensemble spread is evaluated afterwards on the sampled frames.
         ``"mean"``: the committee, whose energy and forces are the ensemble
         mean (the per-model results stay in ``calc.results["forces_comm"]``).
+        With a baseline, an :class:`ase.calculators.mixing.SumCalculator` of
+        the baseline and the MACE calculator.
         """
         if mode == "mean":
-            return self._committee
-        if mode == "first":
-            return self._calculator(self._models[:1])
-        raise ValueError(f"calculator mode must be 'first' or 'mean', got {mode!r}")
+            mace = self._committee
+        elif mode == "first":
+            mace = self._calculator(self._models[:1])
+        else:
+            raise ValueError(f"calculator mode must be 'first' or 'mean', got {mode!r}")
+        if self.baseline == "none":
+            return mace
+        from ase.calculators.mixing import SumCalculator
+
+        from thermodefect.forcefield.baseline import baseline_calculator
+
+        return SumCalculator([baseline_calculator(self.baseline), mace])

@@ -24,7 +24,7 @@ import sys
 import tempfile
 import traceback
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Mapping
 
 from thermodefect.core.errors import describe
 from thermodefect.forcefield.model_files import PICKLE_NOTE, ForceFieldError, rewrite_mace_model
@@ -67,9 +67,17 @@ def mace_arguments(
     valid_file: Path | None = None,
     foundation: str | None = None,
     checkpoints_dir: Path | None = None,
+    e0s: str | None = None,
 ) -> list[str]:
-    """Command-line arguments for mace-torch's trainer from :class:`ForceFieldSettings`."""
+    """Command-line arguments for mace-torch's trainer from :class:`ForceFieldSettings`.
+
+    ``e0s`` replaces ``ff.e0s`` (needed when that is ``"isolated"``: the
+    dictionary from :func:`~thermodefect.forcefield.baseline.e0s_argument`).
+    """
     out = Path(output_dir)
+    e0s = e0s or ff.e0s
+    if e0s == "isolated":
+        raise ForceFieldError("forcefield.e0s = 'isolated' needs the reference's isolated-atom energies; none were computed")
     argv = [
         f"--name={name}",
         f"--seed={seed}",
@@ -91,12 +99,18 @@ def mace_arguments(
         f"--forces_weight={ff.forces_weight}",
         f"--default_dtype={ff.default_dtype}",
         f"--device={ff.device}",
-        f"--E0s={ff.e0s}",
+        f"--E0s={e0s}",
+        f"--loss={ff.loss}",
         "--eval_interval=1",
         "--error_table=PerAtomRMSE",
         "--plot=False",
         "--save_cpu",
     ]
+    if ff.ema_decay is not None:
+        argv += ["--ema", f"--ema_decay={ff.ema_decay}"]
+    if ff.stage_two:
+        argv += ["--stage_two", f"--stage_two_energy_weight={ff.stage_two_energy_weight}",
+                 f"--stage_two_forces_weight={ff.forces_weight}"]
     argv += [f"--valid_file={valid_file}"] if valid_file is not None else [f"--valid_fraction={ff.valid_fraction}"]
     if foundation is None:
         argv += [
@@ -158,11 +172,16 @@ def train_model(
     seed: int,
     name: str = "model",
     valid_file: str | Path | None = None,
+    isolated_energies_ev: Mapping[str, float] | None = None,
 ) -> Path:
     """Train (or fine-tune, if ``ff.foundation_model`` is set) one MACE model.
 
     ``ff`` is a :class:`thermodefect.settings.ForceFieldSettings`. Returns the
     path of the trained ``<output_dir>/<name>.model``. Runs in this process.
+    With ``ff.baseline`` other than ``"none"`` the model learns the labels
+    minus the baseline (:mod:`thermodefect.forcefield.baseline`), from
+    ``<output_dir>/<name>.residual-*.extxyz``. ``isolated_energies_ev``
+    (symbol: eV, from the reference) are required by ``ff.e0s = "isolated"``.
     """
     import torch
     from mace.cli.run_train import run
@@ -178,8 +197,17 @@ def train_model(
         source = resolve_foundation_model(ff.foundation_model)
         foundation = str(rewrite_mace_model(source, output_dir / "foundation.model"))
         print("note: " + PICKLE_NOTE.format(path=source), file=sys.stderr, flush=True)
+    valid_file = Path(valid_file) if valid_file else None
+    if ff.baseline != "none":
+        train_file = _residual_file(train_file, output_dir / f"{name}.residual-train.extxyz", ff.baseline)
+        valid_file = valid_file and _residual_file(valid_file, output_dir / f"{name}.residual-valid.extxyz", ff.baseline)
+    e0s = None
+    if ff.e0s == "isolated":
+        from thermodefect.forcefield.baseline import e0s_argument
+
+        e0s = e0s_argument(isolated_energies_ev or {}, ff.baseline)
     checkpoints = Path(tempfile.mkdtemp(prefix=f"{name}-checkpoints-", dir=output_dir))
-    argv = mace_arguments(ff, train_file, output_dir, seed, name, Path(valid_file) if valid_file else None, foundation, checkpoints)
+    argv = mace_arguments(ff, train_file, output_dir, seed, name, valid_file, foundation, checkpoints, e0s)
     args = _parse_mace_arguments(argv)
     dtype = torch.get_default_dtype()
     console_log = output_dir / f"{name}.console.log"
@@ -198,9 +226,25 @@ def train_model(
         torch.set_default_dtype(dtype)  # mace-torch sets it globally
         shutil.rmtree(checkpoints, ignore_errors=True)
     model_path = output_dir / f"{name}.model"
+    stage_two = output_dir / f"{name}_stagetwo.model"
+    if ff.stage_two and stage_two.is_file():
+        # mace-torch writes both stages; the stage-two weights are the trained model.
+        stage_two.replace(model_path)
     if not model_path.is_file():
         raise ForceFieldError(f"mace-torch finished without writing {model_path}; see {output_dir / 'logs'}")
     return model_path
+
+
+def _residual_file(source: Path, target: Path, baseline: str) -> Path:
+    """``source``'s frames with the baseline's energy and forces removed, written to ``target``."""
+    from ase.io import read, write
+
+    from thermodefect.core.files import replace_atomically
+    from thermodefect.forcefield.baseline import residual_frames
+
+    frames = residual_frames(read(str(source), index=":", format="extxyz"), baseline)
+    replace_atomically(target, lambda tmp: write(str(tmp), frames, format="extxyz"))
+    return target
 
 
 def _parse_mace_arguments(argv: list[str]):
@@ -224,22 +268,38 @@ def train_ensemble(
     valid_file: str | Path | None = None,
     keep: Callable[[Path], bool] = Path.is_file,
     trained: Callable[[Path], None] = lambda path: None,
+    isolated_energies_ev: Mapping[str, float] | None = None,
+    workers: int = 1,
 ) -> list[Path]:
     """Train ``ff.ensemble_size`` models differing only in seed (``seed + k``).
 
     Model k is ``<output_dir>/model-k.model``. A model for which ``keep``
     says yes is kept, so an interrupted ensemble resumes with the next model
     (a run directory keeps only the files its manifest names); ``trained``
-    is told of each model as soon as it is written.
+    is told of each model as soon as it is written (in this process).
+    ``workers > 1`` trains that many members at once, each in its own
+    process with one thread: the members are independent, and on a few cores
+    a small MACE model trains faster per core on one thread than on many.
     """
-    paths = []
-    for k in range(ff.ensemble_size):
-        path = Path(output_dir) / f"model-{k}.model"
-        if not keep(path):
-            train_model(ff, train_file, output_dir, seed + k, name=f"model-{k}", valid_file=valid_file)
-            trained(path)
-        paths.append(path)
+    from thermodefect.core.executors import LocalExecutor
+
+    paths = [Path(output_dir) / f"model-{k}.model" for k in range(ff.ensemble_size)]
+    jobs = [(ff, str(train_file), str(output_dir), seed + k, f"model-{k}", valid_file and str(valid_file),
+             dict(isolated_energies_ev or {})) for k, path in enumerate(paths) if not keep(path)]
+    workers = max(1, min(workers, len(jobs)))
+    with LocalExecutor(workers) as executor:
+        for _, result in executor.map(_train_member, jobs):
+            if isinstance(result, BaseException):
+                raise result if isinstance(result, ForceFieldError) else ForceFieldError(
+                    f"training an ensemble member failed ({type(result).__name__}: {describe(result)})") from None
+            trained(Path(result))
     return paths
+
+
+def _train_member(job: tuple) -> str:
+    """One ensemble member (module level: it is sent to worker processes)."""
+    ff, train_file, output_dir, seed, name, valid_file, isolated = job
+    return str(train_model(ff, train_file, output_dir, seed, name=name, valid_file=valid_file, isolated_energies_ev=isolated))
 
 
 @contextlib.contextmanager

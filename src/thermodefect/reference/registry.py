@@ -22,7 +22,7 @@ _REGISTRY: dict[str, str | type] = {
     "ase": "thermodefect.reference.ase_calculator:AseReference",
     "deeph": "thermodefect.reference.deeph_folders:DeepHReference",
     "toy": "thermodefect.reference.toy:ToyTightBinding",
-    "albe": "thermodefect.reference.albe:AlbeGaAs",
+    "albe": "thermodefect.potentials.albe:AlbeGaAs",
     "faulty": "thermodefect.reference.faults:FaultyReference",
 }
 

@@ -314,8 +314,35 @@ def _level_rows(entry: dict[str, Any]) -> list[list[str]]:
     return rows
 
 
-def _warnings_html(entries: list[dict[str, Any]]) -> str:
-    items = [
+def unvalidated(summary: dict[str, Any]) -> dict[tuple[Any, Any], list[str]]:
+    """``{(defect, cell_atoms): [why]}`` for validation rows whose gap or level MAE exceeds the run's bound.
+
+    The validation stage writes the bound (``validated_mae_mev``) into its results.
+    """
+    data = section(summary, "validation") or {}
+    bound = data.get("validated_mae_mev")
+    out: dict[tuple[Any, Any], list[str]] = {}
+    if not is_number(bound):
+        return out  # a run from before the rule
+    for row in data.get("summary") or []:
+        if not isinstance(row, dict):
+            continue
+        for key, what in (("gap_mae_mev", "band gap"), ("level_mae_mev", "defect levels")):
+            value = row.get(key)
+            if is_number(value) and value > bound:
+                out.setdefault((row.get("defect"), row.get("cell_atoms")), []).append(
+                    f"{what}: model vs reference MAE {fmt(value, DECIMALS_MEV)} meV on "
+                    f"{fmt(row.get('n_snapshots'))} snapshots (> {fmt(bound, 0)} meV), not validated")
+    return out
+
+
+def _unvalidated_items(summary: dict[str, Any], size: Any = None) -> list[str]:
+    return [f"{fmt(defect)} ({fmt(atoms)} atoms): {why}" for (defect, atoms), reasons in unvalidated(summary).items()
+            for why in reasons if size is None or atoms == size]
+
+
+def _warnings_html(entries: list[dict[str, Any]], first: list[str] = ()) -> str:
+    items = list(first) + [
         f"{fmt(e.get('defect'))}, {fmt_temperature(e.get('temperature_k'))} K: {fmt(w)}"
         for e in entries
         for w in (e.get("warnings") if isinstance(e.get("warnings"), list) else [])
@@ -352,7 +379,7 @@ def temperature_dependence(summary: dict[str, Any]) -> Section:
         levels = [row for t in entries for row in _level_rows(t)]
         if levels:
             body += "\n<h4>Defect levels</h4>\n" + table(LEVEL_HEADERS, levels)
-        body += _warnings_html(entries)
+        body += _warnings_html(entries, _unvalidated_items(summary, size))
     return "thermal", "Temperature dependence", body
 
 
@@ -363,6 +390,10 @@ VALIDATION_TEXT = (
     "reference defect levels of the distance (above the VBM) to the nearest model level (meV), \"no level\" when the "
     "defect has none; missing levels = difference in the number of in-gap levels between model and reference, summed "
     "over snapshots.</p>"
+)
+VALIDATED_TEXT = (
+    "<p>A defect whose gap or level MAE exceeds {bound} meV is listed under Warnings: its model curve is not "
+    "validated, here and in the temperature tables.</p>"
 )
 
 
@@ -378,6 +409,8 @@ def validation(summary: dict[str, Any]) -> Section:
     if not rows and not overall:
         return "validation", VALIDATION_TITLE, None
     body = VALIDATION_TEXT
+    if is_number(data.get("validated_mae_mev")):
+        body += VALIDATED_TEXT.format(bound=fmt(data["validated_mae_mev"], 0))
     if data.get("edges"):
         body += f'\n<p class="edges">{edges_text(data["edges"])}.</p>'
     cells = [
@@ -398,6 +431,7 @@ def validation(summary: dict[str, Any]) -> Section:
          "missing levels"],
         cells,
     )
+    body += _warnings_html([], _unvalidated_items(summary))
     return "validation", VALIDATION_TITLE, body
 
 

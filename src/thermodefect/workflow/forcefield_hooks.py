@@ -43,10 +43,35 @@ def reference_label_fn(settings, run: RunDirectory, progress: bool = True) -> La
     return label
 
 
+def isolated_energies(settings, run: RunDirectory, symbols) -> dict[str, float]:
+    """The forces reference's isolated-atom energies (eV), computed once per run into ``data/isolated_atoms.json``.
+
+    The file names the reference and its options; another reference recomputes.
+    """
+    from thermodefect.core.files import atomic_write_json
+    from thermodefect.reference.isolated import isolated_atom_energies
+    from thermodefect.reference.registry import get_reference
+
+    reference = settings.reference.forces
+    identity = {"reference": reference.name, "options": dict(reference.options)}
+    path = run.data / "isolated_atoms.json"
+    stored = read_results_json(path, "forcefield_al") if path.is_file() else {}
+    energies = dict(stored.get("energies_ev", {})) if stored.get("identity") == identity else {}
+    missing = [s for s in symbols if s not in energies]
+    if missing:
+        energies.update(isolated_atom_energies(get_reference(reference), missing))
+        run.data.mkdir(parents=True, exist_ok=True)
+        atomic_write_json(path, {"identity": identity, "energies_ev": energies})
+    return {s: float(energies[s]) for s in symbols}
+
+
 def run_forcefield_al(settings, run: RunDirectory, cells: dict[str, Atoms], label_fn: LabelFn | None = None,
                       log: Callable[[str], None] = print, progress: bool = True) -> dict:
     """Run or resume the loop in ``run`` (labels from the configured reference unless ``label_fn`` is given)."""
-    hooks = MaceHooks(label_fn or reference_label_fn(settings, run, progress), settings.forcefield)
+    symbols = sorted({s for cell in cells.values() for s in cell.get_chemical_symbols()})
+    hooks = MaceHooks(label_fn or reference_label_fn(settings, run, progress), settings.forcefield,
+                      isolated_energies=lambda: isolated_energies(settings, run, symbols),
+                      workers=min(settings.compute.workers, settings.forcefield.ensemble_size))
     return run_forcefield_active_learning(settings, cells, hooks, forcefield_paths(run), run.manifest, log, progress)
 
 

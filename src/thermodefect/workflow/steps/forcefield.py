@@ -22,5 +22,5 @@ def md_calculator(ctx: PipelineContext):
         from thermodefect.workflow.forcefield_hooks import final_models
 
         ff = ctx.settings.forcefield
-        ctx.cache["md_calculator"] = ForceFieldEnsemble(final_models(ctx.run), ff.device, ff.default_dtype).calculator("first")
+        ctx.cache["md_calculator"] = ForceFieldEnsemble(final_models(ctx.run), ff.device, ff.default_dtype, ff.baseline).calculator("first")
     return ctx.cache["md_calculator"]
