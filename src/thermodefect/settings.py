@@ -329,6 +329,18 @@ class ForceFieldALSettings(_Section):
     max_rounds: Count = 10
     test_snapshots_per_defect: NonNegativeCount = 10
     test_temperature_k: Temperature = 300.0
+    # "all": every round explores at every temperature; "ramp": round K explores at the K-th
+    # temperature only (the last one from then on), e.g. [300, 500, 700] -> 300, 500, 700, 700, ...
+    temperature_schedule: Literal["all", "ramp"] = "all"
+    # "balanced": defects take turns (most uncertain first) and frames of one trajectory are at
+    # least min_selection_separation_steps MD steps apart; "uncertainty": the most uncertain
+    # frames, wherever they are (can spend a round on neighbouring frames of one run).
+    selection: Literal["balanced", "uncertainty"] = "balanced"
+    min_selection_separation_steps: NonNegativeStepCount = 100
+    # The published test: MD of the final model at test_temperature_k, test_snapshots_per_defect
+    # frames per defect, labelled by the reference (results/ff_al_final_test.json), besides the
+    # fixed test set of the round-0 model's MD that every round is measured on.
+    final_test: bool = True
 
 
 class HamiltonianModelSettings(_Section):

@@ -79,7 +79,13 @@ def test_killed_loop_resumes_without_relabelling(tmp_path, monkeypatch):
 
     monkeypatch.setattr(loop, "train_ensemble", real_train)
     summary = run_forcefield_al(settings, run, _cells(), labeller, log=lambda message: None, progress=False)
-    assert labeller.calls == [6, 4, 2]  # nothing relabelled
+    # Nothing relabelled; last, the published test of the final model on its own 300 K MD (2 defects x 2).
+    assert labeller.calls == [6, 4, 2, 4]
+    final = summary["final_test"]
+    assert final["round"] == 1 and final["temperature_k"] == 300.0 and final["n_collapsed"] == 0
+    assert set(final["test"]["per_defect"]) == {"pristine", "V_As"}
+    assert run_forcefield_al(settings, run, _cells(), labeller, log=lambda message: None, progress=False)["final_test"] == final
+    assert labeller.calls == [6, 4, 2, 4]
     assert summary["rounds"] == 2 and not summary["converged"]
     assert run.manifest.is_done(loop.STAGE)
     round_1 = json.loads((run.results / "ff_al_round-1.json").read_text())
@@ -104,7 +110,20 @@ def test_every_random_stream_of_the_loop_has_its_own_seed(tmp_path):
     al = loop.ForceFieldActiveLearning(settings, _cells(), loop.MaceHooks(CountingAlbeLabeller(), settings.forcefield),
                                        forcefield_paths(run), run.manifest)
     seeds = [al._seed("rattle", name) for name in _cells()]
-    seeds += [al._seed("test-md", name, "300K") for name in _cells()]
+    seeds += [al._seed(role, name, "300K") for role in ("test-md", "final-test-md") for name in _cells()]
     seeds += [al._seed("pool-md", k, name, "600K") for k in range(5) for name in _cells()]
     seeds += [al._seed("train", k) for k in range(5)]
     assert len(set(seeds)) == len(seeds)
+
+
+def test_ramp_schedule_explores_one_temperature_per_round(tmp_path):
+    settings = _settings(tmp_path).model_copy(deep=True)
+    settings.forcefield_al.exploration_temperatures_k = [300.0, 500.0, 700.0]
+    run = RunDirectory.create(settings.run.directory, "config")
+    from thermodefect.workflow.forcefield_hooks import forcefield_paths
+
+    al = loop.ForceFieldActiveLearning(settings, _cells(), loop.MaceHooks(CountingAlbeLabeller(), settings.forcefield),
+                                       forcefield_paths(run), run.manifest)
+    assert [al.exploration_temperatures(k) for k in range(2)] == [[300.0, 500.0, 700.0]] * 2
+    settings.forcefield_al.temperature_schedule = "ramp"
+    assert [al.exploration_temperatures(k) for k in range(5)] == [[300.0], [500.0], [700.0], [700.0], [700.0]]

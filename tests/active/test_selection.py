@@ -5,7 +5,13 @@ from __future__ import annotations
 import numpy as np
 from ase.build import bulk
 
-from thermodefect.active.selection import radial_fingerprint, select_above_threshold, select_kmeans, select_stratified_top_k
+from thermodefect.active.selection import (
+    radial_fingerprint,
+    select_above_threshold,
+    select_balanced,
+    select_kmeans,
+    select_stratified_top_k,
+)
 
 
 def test_threshold_picks_exactly_those_above_and_caps_by_uncertainty():
@@ -13,6 +19,24 @@ def test_threshold_picks_exactly_those_above_and_caps_by_uncertainty():
     assert select_above_threshold(u, 0.010) == [1, 3, 4]  # 0.010 itself is not above
     assert select_above_threshold(u, 0.010, cap=2) == [1, 3]
     assert select_above_threshold(u, 1.0) == []
+
+
+def test_balanced_selection_lets_defects_take_turns_and_spreads_frames_along_a_run():
+    # One trajectory per defect; frames 20 steps apart. V_As is far more uncertain everywhere.
+    steps = [20, 40, 60, 80, 100, 120] * 2
+    strata = ["V_As"] * 6 + ["As_Ga"] * 6
+    u = [0.9, 0.95, 0.8, 0.7, 0.85, 0.6] + [0.02, 0.05, 0.03, 0.001, 0.04, 0.011]
+    assert select_above_threshold(u, 0.01, cap=4) == [0, 1, 2, 4]  # all of one defect, neighbouring frames
+    picked = select_balanced(u, strata, 0.01, cap=4, trajectories=strata, steps=steps, min_separation=40)
+    # Turns: V_As 0.95 (step 40), As_Ga 0.05 (step 40), V_As 0.85 (step 100), As_Ga 0.04 (step 100):
+    # the frames at 20 and 60 of each run lie within 40 steps of a pick and are skipped.
+    assert picked == [1, 4, 7, 10]
+    # No cap: every frame above the threshold that keeps its distance; 0.001 stays out.
+    everything = select_balanced(u, strata, 0.01, trajectories=strata, steps=steps, min_separation=40)
+    assert everything == [1, 4, 7, 10] and 9 not in everything
+    # Without a separation, turns alone.
+    assert select_balanced(u, strata, 0.01, cap=3) == sorted([1, 7, 0])
+    assert select_balanced(u, strata, 1.0) == []
 
 
 def test_stratified_top_k_picks_exactly_k_per_stratum():

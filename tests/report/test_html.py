@@ -45,6 +45,10 @@ def test_every_table_present_with_its_numbers(page, summary):
     assert "not run" not in page
     ff = sections["forcefield"]
     assert "91.37" in ff and "120.44" in ff and "97.65" in ff and "meV/Å" in ff and "meV/atom" in ff
+    assert "<td>0</td><td>As_Ga</td><td>10</td><td>3.93</td><td>88.12</td><td>111.90</td>" in ff  # test structures per defect
+    final = ff.split("Final model on its own MD at 300 K")[1]
+    assert "<td>As_Ga</td><td>9</td><td>2.47</td><td>47.81</td><td>63.09</td>" in final and "2 frames collapsed" in final
+    assert "Final test: no test frame of V_Ga (its MD collapsed)" in final
     ham = sections["hamiltonian"]
     assert "12.34" in ham and "21.09" in ham and "8.76" in ham and "7.18" in ham and "max_rounds reached" in ham
     assert "23.45" in ham and "31.62" in ham and "27.19" in ham and "no level" in ham

@@ -9,17 +9,23 @@ Round 0 trains an ensemble on randomly displaced defect cells. Every round K:
 3. evaluate — errors on a held-out test set (MD snapshots at
               ``test_temperature_k`` driven by the round-0 model, labelled by
               the reference once): ``results/ff_al_round-K.json``.
-4. explore  — NVT MD per defect at each exploration temperature with model
-              0, frames every ``md_sample_interval`` steps form the pool;
-              each frame's ensemble force uncertainty (max over atoms of the
-              per-atom std norm) is stored in ``pool.extxyz``.
-5. select   — every pool frame above ``threshold_ev_per_angstrom``, the
-              ``max_selected_per_round`` most uncertain at most; frames with
-              collapsed atoms (:func:`~thermodefect.dynamics.sanity.is_physical`)
-              are never selected.
+4. explore  — NVT MD per defect with model 0 at each exploration
+              temperature (``temperature_schedule = "ramp"``: round K at the
+              K-th only), frames every ``md_sample_interval`` steps form the
+              pool; each frame's ensemble force uncertainty (max over atoms of
+              the per-atom std norm) is stored in ``pool.extxyz``.
+5. select   — pool frames above ``threshold_ev_per_angstrom``, at most
+              ``max_selected_per_round``: with ``selection = "balanced"`` the
+              defects take turns (most uncertain first) and frames of one
+              trajectory are ``min_selection_separation_steps`` apart; with
+              ``"uncertainty"`` the most uncertain. Frames with collapsed
+              atoms (:func:`~thermodefect.dynamics.sanity.is_physical`) are
+              never selected.
 
 The loop stops when a round selects nothing (converged) or after
-``max_rounds`` trained rounds. Each model file is recorded in the manifest
+``max_rounds`` trained rounds. The final model is then tested as published
+(``final_test``): its own MD at ``test_temperature_k``, labelled by the
+reference (``results/ff_al_final_test.json``). Each model file is recorded in the manifest
 (SHA-256) as soon as it is written, and the loop loads only the files the
 manifest names, after checking their bytes. Each step is an item of the manifest stage
 ``forcefield_al`` (``round-K/labels``, ``round-K/trained``, …), so a killed
@@ -42,7 +48,7 @@ import numpy as np
 from ase import Atoms
 from ase.io import read, write
 
-from thermodefect.active.selection import select_above_threshold
+from thermodefect.active.selection import select_above_threshold, select_balanced
 from thermodefect.core import keys
 from thermodefect.core.files import atomic_write_json, replace_atomically
 from thermodefect.core.results import read_results_json
@@ -251,21 +257,51 @@ class ForceFieldActiveLearning:
 
         return min(float(neighbor_list("d", cell, 4.0).min()) for cell in self.cells.values() if len(cell) > 1)
 
+    def _test_md(self, ensemble: ForceFieldEnsemble, folder: Path, role: str) -> tuple[list[Atoms], int]:
+        """Physical frames of MD at ``test_temperature_k`` (``test_snapshots_per_defect`` per defect) and the number collapsed."""
+        n = self.al.test_snapshots_per_defect
+        interval = max(1, self.al.md_steps // n)
+        frames = self._md(ensemble, folder, [self.al.test_temperature_k], interval * n, interval, (role,))
+        # Frames where the driving model let atoms collapse are no fair picture of
+        # the material at this temperature: they stay out of the test set.
+        bond = self._shortest_bond()
+        asked = [_clean(f) for f in frames if is_physical(f, bond)]
+        for a in asked:
+            a.info["source"] = role
+        return asked, len(frames) - len(asked)
+
     def _test_set(self, ensemble: ForceFieldEnsemble) -> list[Atoms]:
         if not self._done("test-set"):
-            n = self.al.test_snapshots_per_defect
-            if n > 0:
-                interval = max(1, self.al.md_steps // n)
-                frames = self._md(ensemble, self.paths.md / "ff_test", [self.al.test_temperature_k], interval * n, interval, ("test-md",))
-                # The round-0 model drives this MD; frames where it let atoms
-                # collapse are not a fair picture of the material at this
-                # temperature, so they stay out of the test set.
-                asked = [_clean(f) for f in frames if is_physical(f, self._shortest_bond())]
-                for a in asked:
-                    a.info["source"] = "test"
+            if self.al.test_snapshots_per_defect > 0:
+                asked, collapsed = self._test_md(ensemble, self.paths.md / "ff_test", "test-md")
+                if collapsed:
+                    self.log(f"warning: {collapsed} test-set MD frames of the round-0 model collapsed; left out")
                 _write(self.test_set_path, _check_labels(self.hooks.label(asked), len(asked)))
             self._mark("test-set")
         return _read(self.test_set_path)
+
+    def _final_test(self, k: int, ensemble: ForceFieldEnsemble) -> dict | None:
+        """The published test of the final model: its own MD at ``test_temperature_k``, labelled by the reference."""
+        if not self.al.final_test or self.al.test_snapshots_per_defect == 0:
+            return None
+        path = self.paths.results / "ff_al_final_test.json"
+        frames_path = self.paths.results / "ff_final_test_set.extxyz"
+        if not self._done("final-test/labels"):
+            asked, collapsed = self._test_md(ensemble, self.paths.md / "ff_final_test", "final-test-md")
+            _write(frames_path, _check_labels(self.hooks.label(asked), len(asked)) if asked else [])
+            atomic_write_json(self.paths.results / "ff_final_test_md.json", {"n_collapsed": collapsed})
+            self._mark("final-test/labels")
+        if not self._done("final-test/evaluated"):
+            labelled = _read(frames_path)
+            collapsed = read_results_json(self.paths.results / "ff_final_test_md.json", STAGE)["n_collapsed"]
+            result = {"round": k, "temperature_k": self.al.test_temperature_k, "n_collapsed": collapsed, "test": {}}
+            if labelled:
+                errors = force_field_errors(ensemble, labelled)
+                atomic_write_json(self.paths.results / "ff_parity_final.json", errors.pop("parity"))
+                result["test"] = errors
+            atomic_write_json(path, result)
+            self._mark("final-test/evaluated")
+        return read_results_json(path, STAGE, required=("test",))
 
     def _evaluate(self, k: int, ensemble: ForceFieldEnsemble, test: list[Atoms], labels_used: int) -> dict:
         path = self.paths.results / f"ff_al_round-{k}.json"
@@ -279,11 +315,18 @@ class ForceFieldActiveLearning:
             self._mark(f"round-{k}/evaluated")
         return read_results_json(path, STAGE, required=("test",))
 
+    def exploration_temperatures(self, k: int) -> list[float]:
+        """Temperatures (K) of round ``k``'s exploration MD (``forcefield_al.temperature_schedule``)."""
+        temperatures = list(self.al.exploration_temperatures_k)
+        if self.al.temperature_schedule == "ramp":
+            return [temperatures[min(k, len(temperatures) - 1)]]
+        return temperatures
+
     def _pool(self, k: int, ensemble: ForceFieldEnsemble) -> list[Atoms]:
         folder = self.paths.round_dir(k)
         if not self._done(f"round-{k}/pool"):
             frames = self._md(
-                ensemble, self.paths.md / "ff_al" / f"round-{k}", self.al.exploration_temperatures_k,
+                ensemble, self.paths.md / "ff_al" / f"round-{k}", self.exploration_temperatures(k),
                 self.al.md_steps, self.al.md_sample_interval, ("pool-md", k),
             )
             uncertainty = ensemble.force_uncertainty(frames)
@@ -306,10 +349,21 @@ class ForceFieldActiveLearning:
             collapsed = np.array([not is_physical(a, bond) for a in pool], dtype=bool)
             if collapsed.any():
                 self.log(f"round {k}: {int(collapsed.sum())} of {len(pool)} exploration frames collapsed; not selected")
-            picked = select_above_threshold(np.where(collapsed, -np.inf, u), self.al.threshold_ev_per_angstrom,
-                                            self.al.max_selected_per_round)
+            candidates = np.where(collapsed, -np.inf, u)
+            defects = [str(a.info.get(keys.DEFECT, "unknown")) for a in pool]
+            if self.al.selection == "balanced":
+                picked = select_balanced(
+                    candidates, defects, self.al.threshold_ev_per_angstrom, self.al.max_selected_per_round,
+                    trajectories=[(d, a.info.get("target_temperature_k")) for d, a in zip(defects, pool)],
+                    steps=[int(a.info.get("md_step", 0)) for a in pool],
+                    min_separation=self.al.min_selection_separation_steps,
+                )
+            else:
+                picked = select_above_threshold(candidates, self.al.threshold_ev_per_angstrom, self.al.max_selected_per_round)
             atomic_write_json(path, {
                 "indices": picked,
+                "selection": self.al.selection,
+                "per_defect": {d: sum(defects[i] == d for i in picked) for d in dict.fromkeys(defects)},
                 "threshold_ev_per_angstrom": self.al.threshold_ev_per_angstrom,
                 "pool_size": len(pool),
                 "pool_max_uncertainty_ev_per_angstrom": float(u.max()) if len(u) else 0.0,
@@ -343,9 +397,11 @@ class ForceFieldActiveLearning:
             if not picked:
                 converged = True
                 break
+        final_test = self._final_test(len(metrics) - 1, ensemble)
         summary = {
             "rounds": len(metrics),
             "converged": converged,
+            "final_test": final_test,
             # Relative to the run directory, so a moved run directory still works.
             "final_models": [str(p.relative_to(self.paths.root)) for p in self.model_paths(len(metrics) - 1)],
             "metrics": metrics,

@@ -5,6 +5,9 @@ candidates (sorted ascending, so the choice does not depend on ties in a sort).
 
 * :func:`select_above_threshold` — every candidate whose uncertainty exceeds a
   threshold, the most uncertain first when a cap applies.
+* :func:`select_balanced` — above a threshold, strata taking turns (most
+  uncertain first), frames of one trajectory at least a given number of MD
+  steps apart.
 * :func:`select_stratified_top_k` — the k most uncertain of every stratum
   (e.g. per defect and temperature).
 * :func:`select_kmeans` — k structurally diverse candidates per stratum:
@@ -102,3 +105,50 @@ def radial_fingerprint(atoms, r_max_angstrom: float = 6.0, n_bins: int = 48, wid
         if mask.any():
             out[p] = np.exp(-0.5 * ((d[mask, None] - centres[None, :]) / width_angstrom) ** 2).sum(axis=0)
     return out.reshape(-1) / len(atoms)
+
+
+def select_balanced(
+    uncertainties: Sequence[float],
+    strata: Sequence,
+    threshold: float,
+    cap: int | None = None,
+    trajectories: Sequence | None = None,
+    steps: Sequence[int] | None = None,
+    min_separation: int = 0,
+) -> list[int]:
+    """Candidates above ``threshold``, taken in turns from each stratum, spread along each trajectory.
+
+    Strata (e.g. the defect) take turns, each giving its most uncertain
+    remaining candidate, until ``cap`` are chosen or none is left, so one
+    badly described defect cannot fill a round alone. A candidate less than
+    ``min_separation`` MD steps from one already chosen of the same
+    trajectory (``trajectories[i]`` any hashable, ``steps[i]`` its MD step)
+    is skipped: neighbouring frames of one run are near-duplicates that would
+    spend labels on one configuration.
+    """
+    u = np.asarray(uncertainties, float).reshape(-1)
+    labels = list(strata)
+    if len(labels) != len(u):
+        raise ValueError(f"{len(labels)} strata for {len(u)} uncertainties")
+    runs = list(trajectories) if trajectories is not None else list(range(len(u)))
+    at = np.asarray(steps if steps is not None else np.zeros(len(u)), float).reshape(-1)
+    if len(runs) != len(u) or len(at) != len(u):
+        raise ValueError("trajectories and steps must have one entry per candidate")
+    queues = {}
+    for i in np.argsort(-u, kind="stable"):
+        if u[i] > threshold:
+            queues.setdefault(labels[i], []).append(int(i))
+    chosen: list[int] = []
+    while queues and (cap is None or len(chosen) < cap):
+        for label in list(queues):
+            queue = queues[label]
+            while queue:
+                i = queue.pop(0)
+                if all(runs[j] != runs[i] or abs(at[j] - at[i]) >= min_separation for j in chosen):
+                    chosen.append(i)
+                    break
+            if not queue:
+                del queues[label]
+            if cap is not None and len(chosen) >= cap:
+                break
+    return sorted(chosen)

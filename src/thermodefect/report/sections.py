@@ -111,34 +111,50 @@ def labels_used(summary: dict[str, Any]) -> Section:
     return "labels", "Labels used", table(["quantity", "value"], rows)
 
 
+def _ff_errors_cells(m: dict[str, Any]) -> list[str]:
+    return [fmt(m.get("energy_mae_mev_per_atom"), DECIMALS_MEV), fmt(m.get("force_mae_mev_per_angstrom"), DECIMALS_MEV),
+            fmt(m.get("force_rmse_mev_per_angstrom"), DECIMALS_MEV)]
+
+
+FF_ERROR_HEADERS = ["energy MAE (meV/atom)", "force MAE (meV/Å)", "force RMSE (meV/Å)"]
+
+
+def _missing_test_defects(where: str, missing: Any) -> str:
+    if not missing:
+        return ""
+    names = ", ".join(fmt(d) for d in missing)
+    return ('\n<div class="warnings"><p><b>Warnings</b></p>\n'
+            + item_list([f"{where}: no test frame of {names} (its MD collapsed); its error is not measured"]) + "\n</div>")
+
+
 def forcefield_accuracy(summary: dict[str, Any]) -> Section:
-    """Per-round and per-defect test-set errors of the MACE force field."""
+    """Per-round and per-defect test-set errors of the MACE force field, and the final model's own test."""
     ff = section(summary, "forcefield") or {}
     rounds = ff.get("rounds") or []
     if not rounds:
         return "forcefield", "Force field accuracy", None
-    per_round = [
-        [fmt(r.get("round")), fmt(r.get("n_labels")), fmt(r.get("n_selected")),
-         fmt(r.get("energy_mae_mev_per_atom"), DECIMALS_MEV), fmt(r.get("force_mae_mev_per_angstrom"), DECIMALS_MEV),
-         fmt(r.get("force_rmse_mev_per_angstrom"), DECIMALS_MEV)]
-        for r in rounds
-    ]
-    body = table(
-        ["round", "labels", "selected", "energy MAE (meV/atom)", "force MAE (meV/Å)", "force RMSE (meV/Å)"], per_round
-    )
+    per_round = [[fmt(r.get("round")), fmt(r.get("n_labels")), fmt(r.get("n_selected")), *_ff_errors_cells(r)] for r in rounds]
+    body = "<p>Every round on one fixed test set: MD of the round-0 model, labelled by the reference.</p>\n"
+    body += table(["round", "labels", "selected", *FF_ERROR_HEADERS], per_round)
     per_defect = [
-        [fmt(r.get("round")), html.escape(str(defect)), fmt(m.get("n")),
-         fmt(m.get("energy_mae_mev_per_atom"), DECIMALS_MEV), fmt(m.get("force_mae_mev_per_angstrom"), DECIMALS_MEV),
-         fmt(m.get("force_rmse_mev_per_angstrom"), DECIMALS_MEV)]
+        [fmt(r.get("round")), html.escape(str(defect)), fmt(m.get("n_structures")), *_ff_errors_cells(m)]
         for r in rounds
         for defect, m in (r.get("per_defect") or {}).items()
         if isinstance(m, dict)
     ]
     if per_defect:
-        body += "\n<h3>Per defect</h3>\n" + table(
-            ["round", "defect", "test structures", "energy MAE (meV/atom)", "force MAE (meV/Å)", "force RMSE (meV/Å)"],
-            per_defect,
-        )
+        body += "\n<h3>Per defect</h3>\n" + table(["round", "defect", "test structures", *FF_ERROR_HEADERS], per_defect)
+    body += _missing_test_defects("Fixed test set", rounds[-1].get("missing_defects"))
+    final = ff.get("final_test")
+    if isinstance(final, dict):
+        body += (f"\n<h3>Final model on its own MD at {fmt_temperature(final.get('temperature_k'))} K</h3>\n"
+                 "<p>The published test: MD driven by the final model, its frames labelled by the reference"
+                 f" ({fmt(final.get('n_collapsed'))} frames collapsed and left out).</p>\n")
+        rows = [["all", fmt(sum(m.get("n_structures", 0) for m in (final.get("per_defect") or {}).values())), *_ff_errors_cells(final)]]
+        rows += [[html.escape(str(d)), fmt(m.get("n_structures")), *_ff_errors_cells(m)]
+                 for d, m in (final.get("per_defect") or {}).items() if isinstance(m, dict)]
+        body += table(["defect", "test structures", *FF_ERROR_HEADERS], rows)
+        body += _missing_test_defects("Final test", final.get("missing_defects"))
     if "converged" in ff:
         body += f"\n<p>Converged: {fmt(bool(ff['converged']))}</p>"
     return "forcefield", "Force field accuracy", body

@@ -43,20 +43,30 @@ def _forcefield_section(ctx) -> dict | None:
     summary = _read(ctx, ctx.run.forcefield_al_summary, "forcefield_al")
     if summary is None:
         return None
-    rounds = []
-    for m in summary.get("metrics", []):
-        test = m.get("test") or {}
+    expected = (["pristine"] if ctx.settings.defects.include_pristine else []) + list(ctx.settings.defects.names)
+
+    def errors(test: dict) -> dict:
         overall = test.get("overall", {})
-        row = {"round": m["round"], "n_labels": m.get("labels_used")}
-        if "n_selected" in m:
-            row["n_selected"] = m["n_selected"]
-        for key in ("energy_mae_mev_per_atom", "force_mae_mev_per_angstrom", "force_rmse_mev_per_angstrom"):
-            if key in overall:
-                row[key] = overall[key]
+        row = {key: overall[key] for key in ("energy_mae_mev_per_atom", "force_mae_mev_per_angstrom",
+                                               "force_rmse_mev_per_angstrom") if key in overall}
         if "per_defect" in test:
             row["per_defect"] = test["per_defect"]
-        rounds.append(row)
-    return {"rounds": rounds, "converged": summary.get("converged")}
+        # A defect without a test frame (its MD collapsed) is named, not silently absent.
+        row["missing_defects"] = [d for d in expected if d not in (test.get("per_defect") or {})]
+        return row
+
+    rounds = []
+    for m in summary.get("metrics", []):
+        row = {"round": m["round"], "n_labels": m.get("labels_used")}
+        if "selected" in m:
+            row["n_selected"] = m["selected"]
+        rounds.append({**row, **errors(m.get("test") or {})})
+    out = {"rounds": rounds, "converged": summary.get("converged")}
+    final = summary.get("final_test")
+    if final:
+        out["final_test"] = {"round": final["round"], "temperature_k": final["temperature_k"],
+                             "n_collapsed": final.get("n_collapsed", 0), **errors(final.get("test") or {})}
+    return out
 
 
 def _hamiltonian_section(ctx) -> dict | None:
