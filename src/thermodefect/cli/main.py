@@ -35,6 +35,7 @@ STAGE_COMMANDS: list[str] = [
     "thermodefect.cli.ff",
     "thermodefect.cli.electronic",
     "thermodefect.cli.ham",
+    "thermodefect.cli.convert",
 ]
 
 

@@ -16,20 +16,25 @@ Blocks in these files use OpenMX's orbital order; they are converted to the
 package order (:mod:`thermodefect.data.conventions`) on reading and back on
 writing. ``H_ij(R) = <phi_i(r - r_i)|H|phi_j(r - r_j - R)>``, the same
 convention as :class:`BlockOperator`.
+
+The current DeepH-dock layout (``POSCAR``, ``hamiltonian.h5``, ...) is
+:mod:`thermodefect.data.deeph_dock`, whose ``read_deeph_any`` reads either layout.
 """
 
 from __future__ import annotations
 
 import json
 import re
+from contextlib import contextmanager
 from itertools import groupby
 from pathlib import Path
+from typing import Iterable, Iterator
 
 import numpy as np
 
 from thermodefect.data.conventions import block_from_package, block_to_package
 from thermodefect.data.operators import BlockOperator, HamiltonianSample, Structure, orbital_offsets
-from thermodefect.core.errors import UserInputError
+from thermodefect.core.errors import UserInputError, describe
 from thermodefect.orbitals import parse_basis
 
 KEY_PATTERN = re.compile(r"^\[\s*(-?\d+),\s*(-?\d+),\s*(-?\d+),\s*(\d+),\s*(\d+)\s*\]$")
@@ -56,49 +61,72 @@ def deeph_key(cell_shift, i: int, j: int) -> str:
     return f"[{rx}, {ry}, {rz}, {i + 1}, {j + 1}]"
 
 
-def _write_blocks(path: Path, op: BlockOperator) -> None:
-    import h5py
-
+def code_blocks(op: BlockOperator, convention: str) -> Iterator[tuple[tuple[int, int, int], int, int, np.ndarray]]:
+    """Each edge of ``op`` as ``(R, i, j, block)``, the block (n_orb_i, n_orb_j) in ``convention``'s orbital order."""
     numbers = op.structure.numbers
-    with h5py.File(path, "w") as f:
-        for e in range(op.n_edges):
-            i, j = (int(x) for x in op.edge_index[:, e])
-            irreps_i, irreps_j = op.basis[int(numbers[i])], op.basis[int(numbers[j])]
-            f.create_dataset(deeph_key(op.cell_shift[e], i, j), data=block_from_package(op.block(e), irreps_i, irreps_j, "openmx"))
+    for e in range(op.n_edges):
+        i, j = (int(x) for x in op.edge_index[:, e])
+        shift = tuple(int(x) for x in op.cell_shift[e])
+        yield shift, i, j, block_from_package(op.block(e), op.basis[int(numbers[i])], op.basis[int(numbers[j])], convention)
 
 
-def _read_blocks(path: Path, structure: Structure, basis: dict[int, str]) -> BlockOperator:
-    import h5py
+def operator_from_code_blocks(
+    structure: Structure,
+    basis: dict[int, str],
+    blocks: Iterable[tuple[str, tuple[int, int, int], int, int, np.ndarray]],
+    convention: str,
+    source: Path,
+) -> BlockOperator:
+    """A :class:`BlockOperator` (package order) from ``(label, R, i, j, block)`` in ``convention``'s order.
 
-    offsets = orbital_offsets(structure.numbers, basis)
-    sizes = np.diff(offsets)
+    ``i, j`` are 0-based atoms; ``label`` names the block in error messages
+    (as the file names it). Atoms outside the structure and blocks whose
+    shape is not (n_orb_i, n_orb_j) raise :class:`DeepHFormatError`.
+    """
+    sizes = np.diff(orbital_offsets(structure.numbers, basis))
     width = int(sizes.max())
-    edges, shifts, blocks = [], [], []
-    with h5py.File(path, "r") as f:
-        for name in f.keys():
-            match = KEY_PATTERN.match(name)
-            if match is None:
-                raise DeepHFormatError(f"{path}: dataset {name!r} is not of the form '[Rx, Ry, Rz, i, j]'")
-            rx, ry, rz, i, j = (int(x) for x in match.groups())
-            i, j = i - 1, j - 1
-            if not (0 <= i < len(sizes) and 0 <= j < len(sizes)):
-                raise DeepHFormatError(f"{path}: block {name} names an atom outside 1..{len(sizes)}")
-            block = f[name][()]
-            if block.shape != (sizes[i], sizes[j]):
-                raise DeepHFormatError(f"{path}: block {name} has shape {block.shape}, orbital_types.dat says {(sizes[i], sizes[j])}")
-            z_i, z_j = int(structure.numbers[i]), int(structure.numbers[j])
-            padded = np.zeros((width, width), dtype=block.dtype)
-            padded[: sizes[i], : sizes[j]] = block_to_package(block, basis[z_i], basis[z_j], "openmx")
-            edges.append((i, j))
-            shifts.append((rx, ry, rz))
-            blocks.append(padded)
+    edges, shifts, padded_blocks = [], [], []
+    for label, shift, i, j, block in blocks:
+        if not (0 <= i < len(sizes) and 0 <= j < len(sizes)):
+            raise DeepHFormatError(f"{source}: block {label} names an atom outside the structure's {len(sizes)} atoms")
+        if block.shape != (sizes[i], sizes[j]):
+            raise DeepHFormatError(
+                f"{source}: block {label} has shape {block.shape}, the orbital basis of its atoms needs {(int(sizes[i]), int(sizes[j]))}"
+            )
+        z_i, z_j = int(structure.numbers[i]), int(structure.numbers[j])
+        padded = np.zeros((width, width), dtype=block.dtype)
+        padded[: sizes[i], : sizes[j]] = block_to_package(block, basis[z_i], basis[z_j], convention)
+        edges.append((i, j))
+        shifts.append(shift)
+        padded_blocks.append(padded)
     return BlockOperator(
         structure=structure,
         basis=basis,
         edge_index=np.asarray(edges, dtype=np.int64).reshape(-1, 2).T,
         cell_shift=np.asarray(shifts, dtype=np.int64).reshape(-1, 3),
-        blocks=np.asarray(blocks).reshape(-1, width, width),
+        blocks=np.asarray(padded_blocks).reshape(-1, width, width),
     )
+
+
+def _write_blocks(path: Path, op: BlockOperator) -> None:
+    import h5py
+
+    with h5py.File(path, "w") as f:
+        for shift, i, j, block in code_blocks(op, "openmx"):
+            f.create_dataset(deeph_key(shift, i, j), data=block)
+
+
+def _read_blocks(path: Path, structure: Structure, basis: dict[int, str]) -> BlockOperator:
+    def named_blocks(f):
+        for name in f.keys():
+            match = KEY_PATTERN.match(name)
+            if match is None:
+                raise DeepHFormatError(f"{path}: dataset {name!r} is not of the form '[Rx, Ry, Rz, i, j]'")
+            rx, ry, rz, i, j = (int(x) for x in match.groups())
+            yield name, (rx, ry, rz), i - 1, j - 1, f[name][()]
+
+    with open_h5(path) as f:
+        return operator_from_code_blocks(structure, basis, named_blocks(f), "openmx", path)
 
 
 def write_deeph(sample: HamiltonianSample, folder: str | Path, fermi_level_ev: float = 0.0) -> Path:
@@ -133,24 +161,78 @@ def write_deeph(sample: HamiltonianSample, folder: str | Path, fermi_level_ev: f
     return folder
 
 
+def read_info(folder: Path) -> dict:
+    """``info.json`` of a structure folder as a dict (either layout)."""
+    try:
+        info = json.loads((folder / "info.json").read_text())
+    except (OSError, ValueError) as exc:
+        raise DeepHFormatError(f"{folder / 'info.json'}: not readable JSON ({describe(exc)})") from None
+    if not isinstance(info, dict):
+        raise DeepHFormatError(f"{folder / 'info.json'}: must hold a JSON object, got {type(info).__name__}")
+    return info
+
+
+def recorded_electrons(folder: Path, info: dict, n_electrons: float | None) -> float:
+    """The valence electron count: ``info.json``'s ``n_electrons``, else the caller's."""
+    electrons = info.get("n_electrons", n_electrons)
+    if electrons is None:
+        raise DeepHFormatError(f"{folder}: info.json has no n_electrons; pass the number of valence electrons")
+    return float(electrons)
+
+
+def folder_sample(
+    folder: Path,
+    info: dict,
+    structure: Structure,
+    basis: dict[int, str],
+    operators: tuple[BlockOperator, BlockOperator | None],
+    electrons: float,
+    layout: str,
+) -> HamiltonianSample:
+    """The sample of one structure folder; ``info.json`` may carry this package's metadata and provenance."""
+    return HamiltonianSample(
+        structure=structure,
+        basis=basis,
+        n_electrons=electrons,
+        realspace=operators,
+        metadata=dict(info.get("metadata", {})),
+        provenance=dict(info.get("provenance", {"reference": layout, "folder": str(folder)})),
+    )
+
+
+@contextmanager
+def open_h5(path: Path):
+    """``h5py.File(path, "r")`` with an unreadable file as a one-line :class:`DeepHFormatError`."""
+    import h5py
+
+    try:
+        f = h5py.File(path, "r")
+    except OSError as exc:
+        raise DeepHFormatError(f"{path}: not a readable HDF5 file ({describe(exc)})") from None
+    with f:
+        yield f
+
+
 def read_deeph(folder: str | Path, n_electrons: float | None = None) -> HamiltonianSample:
-    """Read one DeepH structure folder into a real-space sample (package order).
+    """Read one legacy DeepH structure folder into a real-space sample (package order).
 
     ``n_electrons`` is needed when ``info.json`` does not record it (folders
-    from the DeepH tools do not).
+    from the DeepH tools do not). :func:`thermodefect.data.deeph_dock.read_deeph_any`
+    reads either layout.
     """
     folder = Path(folder)
     missing = [name for name in REQUIRED_FILES if not (folder / name).exists()]
     if missing:
-        raise DeepHFormatError(f"{folder}: not a DeepH structure folder (missing {', '.join(missing)})")
+        dock = " (this looks like a DeepH-dock folder: read it with read_deeph_any)" if (folder / "hamiltonian.h5").exists() else ""
+        raise DeepHFormatError(f"{folder}: not a DeepH structure folder (missing {', '.join(missing)}){dock}")
+    info = read_info(folder)
     try:
         cell = np.loadtxt(folder / "lat.dat", ndmin=2).T
         numbers = np.loadtxt(folder / "element.dat", dtype=np.int64, ndmin=1)
         positions = np.loadtxt(folder / "site_positions.dat", ndmin=2).T
         orbital_lines = (folder / "orbital_types.dat").read_text().split("\n")
         orbital_types = [[int(x) for x in line.split()] for line in orbital_lines if line.strip()]
-        info = json.loads((folder / "info.json").read_text())
-    except (ValueError, json.JSONDecodeError) as exc:
+    except ValueError as exc:
         raise DeepHFormatError(f"{folder}: malformed DeepH text files ({exc})") from None
     if cell.shape != (3, 3) or positions.shape != (len(numbers), 3) or len(orbital_types) != len(numbers):
         raise DeepHFormatError(f"{folder}: lat.dat, element.dat, site_positions.dat and orbital_types.dat disagree in shape")
@@ -161,17 +243,8 @@ def read_deeph(folder: str | Path, n_electrons: float | None = None) -> Hamilton
         irreps = irreps_from_orbital_types(ls)
         if basis.setdefault(int(z), irreps) != irreps:
             raise DeepHFormatError(f"{folder}: atoms of element Z={z} have different orbital types; one basis per element is required")
-    electrons = info.get("n_electrons", n_electrons)
-    if electrons is None:
-        raise DeepHFormatError(f"{folder}: info.json has no n_electrons; pass the number of valence electrons")
+    electrons = recorded_electrons(folder, info, n_electrons)
     structure = Structure(numbers=numbers, positions=positions, cell=cell)
     h = _read_blocks(folder / "hamiltonians.h5", structure, basis)
     s = _read_blocks(folder / "overlaps.h5", structure, basis) if (folder / "overlaps.h5").exists() else None
-    return HamiltonianSample(
-        structure=structure,
-        basis=basis,
-        n_electrons=float(electrons),
-        realspace=(h, s),
-        metadata=dict(info.get("metadata", {})),
-        provenance=dict(info.get("provenance", {"reference": "deeph", "folder": str(folder)})),
-    )
+    return folder_sample(folder, info, structure, basis, (h, s), electrons, "deeph")
