@@ -96,9 +96,16 @@ def test_deeph_reference_returns_the_folder_of_the_same_structure(tmp_path):
     from thermodefect.reference.registry import get_reference
     from thermodefect.settings import ReferenceSettings
 
+    from thermodefect.data.deeph_dock import write_deeph_dock
+
     sample = random_sample()
     write_deeph(sample, tmp_path / "data" / "s0")
+    # A second structure in the DeepH-dock layout, in the same tree.
+    other = random_sample(seed=5)
+    other.structure.positions[0] += 0.1
+    write_deeph_dock(other, tmp_path / "data" / "dock" / "s1")
     ref = get_reference(ReferenceSettings(name="deeph", options={"directory": str(tmp_path / "data")}))
-    label = ref.label(sample.structure.to_atoms())
-    assert label.energy_ev is None and label.sample.basis == BASIS
-    np.testing.assert_allclose(label.sample.realspace[0].blocks, sample.realspace[0].blocks, atol=ATOL)
+    for expected in (sample, other):
+        label = ref.label(expected.structure.to_atoms())
+        assert label.energy_ev is None and label.sample.basis == BASIS
+        np.testing.assert_allclose(label.sample.realspace[0].blocks, expected.realspace[0].blocks, atol=1e-10)

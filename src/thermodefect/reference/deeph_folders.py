@@ -1,8 +1,9 @@
 """``deeph``: Hamiltonians a user already has, as DeepH structure folders.
 
 ``options = {directory = "path/to/deeph-data", n_electrons_per_element = {Ga = 13, As = 15}}``.
-Every sub-folder holding ``hamiltonians.h5`` is indexed by its structure's
-content key; labelling a structure returns the folder with the same atoms
+Every sub-folder holding ``hamiltonians.h5`` (legacy DeepH layout) or
+``hamiltonian.h5`` with ``info.json`` (DeepH-dock layout) is indexed by its
+structure's content key; labelling a structure returns the folder with the same atoms
 (Hamiltonian and overlap only; no energy or forces).
 """
 
@@ -14,7 +15,7 @@ from typing import Any
 
 from ase.calculators.calculator import CalculationFailed
 
-from thermodefect.data.deeph import read_deeph
+from thermodefect.data.deeph_dock import DOCK_LAYOUT, deeph_layout, read_deeph_any
 from thermodefect.core.keys import structure_key
 from thermodefect.core.errors import UserInputError
 from thermodefect.reference.base import Reference
@@ -34,15 +35,18 @@ class DeepHReference(Reference):
     @cached_property
     def _folders(self) -> dict[str, Path]:
         index = {}
-        for h5 in Path(self.options["directory"]).rglob("hamiltonians.h5"):
-            sample = self._read(h5.parent)
-            index[structure_key(sample.structure.to_atoms())] = h5.parent
+        root = Path(self.options["directory"])
+        folders = {h5.parent for h5 in root.rglob("hamiltonians.h5")}
+        folders |= {h5.parent for h5 in root.rglob("hamiltonian.h5") if deeph_layout(h5.parent) == DOCK_LAYOUT}
+        for folder in sorted(folders):
+            sample = self._read(folder)
+            index[structure_key(sample.structure.to_atoms())] = folder
         return index
 
     def _read(self, folder: Path):
         from ase.data import chemical_symbols
 
-        sample = read_deeph(folder, n_electrons=0.0)
+        sample = read_deeph_any(folder, n_electrons=0.0)
         per_element = self.options["n_electrons_per_element"]
         if sample.n_electrons == 0.0 and per_element:
             sample.n_electrons = float(sum(per_element[chemical_symbols[int(z)]] for z in sample.structure.numbers))
