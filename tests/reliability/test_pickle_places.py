@@ -107,6 +107,35 @@ def test_clean_model_rebuilds_with_identical_predictions(places):
     assert abs(results[0][1] - results[1][1]).max() < 1e-10
 
 
+def test_an_equivariant_model_rebuilds_with_identical_weights_and_predictions(trained, tmp_path):
+    """max_L = 1 with two interactions (the default architecture's shape): e3nn keeps Wigner-3j
+    constants inside generated code the loader never runs; the rebuilt model must still match."""
+    import torch
+    from mace.calculators import MACECalculator
+
+    from thermodefect.forcefield import train_model
+    from thermodefect.forcefield.model_files import read_mace_model
+    from thermodefect.settings import ForceFieldSettings
+
+    ff = ForceFieldSettings(num_channels=8, max_L=1, num_interactions=2, correlation=2, r_max_angstrom=4.0,
+                            max_num_epochs=1, batch_size=3, valid_fraction=0.34, ensemble_size=1)
+    path = train_model(ff, trained / "train.extxyz", tmp_path, seed=2, name="l1")
+    rebuilt = read_mace_model(path)
+    original = torch.load(path, map_location="cpu", weights_only=False)  # our own trained file
+    reference = original.state_dict()
+    assert any("_w3j_" in k for k in reference)  # the case this test is about
+    assert rebuilt.state_dict().keys() == reference.keys()
+    for key, value in rebuilt.state_dict().items():
+        torch.testing.assert_close(value, reference[key], rtol=0, atol=0)
+    atoms = bulk("GaAs", "zincblende", a=5.65, cubic=True)
+    atoms.rattle(0.1, seed=4)
+    results = []
+    for model in (rebuilt, original):
+        atoms.calc = MACECalculator(models=[model], device="cpu", default_dtype="float32")
+        results.append((atoms.get_potential_energy(), atoms.get_forces().copy()))
+    assert results[0][0] == results[1][0] and abs(results[0][1] - results[1][1]).max() == 0.0
+
+
 def test_model_file_given_by_path_is_refused(places):
     from thermodefect.forcefield import ForceFieldEnsemble
 
