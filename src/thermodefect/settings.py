@@ -454,6 +454,31 @@ class ElectronicSettings(_Section):
     # Snapshots per (defect, production temperature) labelled by the reference to compare
     # model and reference gap(T) and level(T) on the same MD snapshots; 0 skips the check.
     validation_snapshots_per_temperature: NonNegativeCount = 10
+    # k-points of the band edges that `thermodefect gap` and `bands` report (the pipeline's
+    # snapshots are supercells and always analysed at Γ): "gamma"; "grid" (Γ-centred
+    # Monkhorst-Pack grid); "path" (ASE's band path through the special points of the cell's
+    # own lattice); "grid+path" (both). "auto": "gamma" for a defect cell and for a cell whose
+    # lattice planes are all at least gamma_min_spacing_angstrom apart (a supercell folded
+    # onto Γ), "grid+path" for any other cell (a primitive or small cell). A defect cell with
+    # band_edges = "aligned" is analysed at Γ whatever this says.
+    edge_kpoints: Literal["auto", "gamma", "grid", "path", "grid+path"] = "auto"
+    # Γ of a cell samples the primitive zone on a grid of spacing 2π/d (d: distance between
+    # lattice planes). 9 Å keeps every supercell the pipeline builds from 54 atoms up at Γ
+    # (3³×2 primitive: 9.8 Å; 2³×8 cubic: 11.3 Å); (0, 100] Å.
+    gamma_min_spacing_angstrom: Annotated[float, Field(gt=0, le=100)] = 9.0
+    # The "grid": [n1, n2, n3] points along the reciprocal vectors (each 1..64), or none for
+    # edge_grid_density_angstrom * |b_i| points (b_i in 1/Å, 2π included, as ASE's k-point
+    # density), rounded up to even so that zone-boundary points (X, L) lie on it.
+    edge_grid: list[Annotated[int, _at_most(64), Field(gt=0, le=64)]] | None = None
+    edge_grid_density_angstrom: Annotated[float, Field(gt=0, le=20)] = 3.5  # k-points per 1/Å, (0, 20]
+    edge_path_density_angstrom: Annotated[float, Field(gt=0, le=1000)] = 30.0  # k-points per 1/Å of path, (0, 1000]
+
+    @field_validator("edge_grid")
+    @classmethod
+    def _three_divisions(cls, grid: list[int] | None) -> list[int] | None:
+        if grid is not None and len(grid) != 3:
+            raise ValueError(f"needs 3 divisions [n1, n2, n3], got {len(grid)}")
+        return grid
 
     @field_validator("band_path")
     @classmethod

@@ -27,19 +27,19 @@ def register(app: typer.Typer) -> None:
         output: Path = typer.Option(None, "--output", "-o", help="Directory for gap.json (default: <run dir>/results/electronic)."),
         max_atoms: int = typer.Option(DEFAULT_MAX_ATOMS, "--max-atoms", min=1, help=MAX_ATOMS_HELP),
     ) -> None:
-        """Print the gap, VBM, CBM and defect levels of each structure; write gap.json."""
-        from thermodefect.electronic import analyze_sample
+        """Print the gap, VBM, CBM (and where they are in k) and defect levels of each structure; write gap.json."""
         from thermodefect.core.files import atomic_write_json
 
         settings = load_config(config)
         out = output or settings.run.directory / "results" / "electronic"
-        analysed = []
+        analysed, at_gamma, warnings = [], {}, {}
         for index, atoms, sample in _samples(settings, structures, model, overlap_model, max_atoms):
             _progress(index, atoms, "band edges, gap and defect levels")
-            analysed.append((index, atoms, analyze_sample(sample, atoms, settings.electronic)))
+            result, at_gamma[index], warnings[index] = _analyse(settings.electronic, atoms, sample)
+            analysed.append((index, atoms, result))
         rows = []
-        for index, atoms, result in _aligned(settings, analysed, model, overlap_model):
-            _echo_result(index, atoms, result)
+        for index, atoms, result in _aligned(settings, analysed, at_gamma, model, overlap_model):
+            _echo_result(index, atoms, result, warnings[index])
             rows.append({"frame": index, "defect": atoms.info.get("defect", ""), **result.to_dict()})
         atomic_write_json(out / "gap.json", {"structures": str(structures), "source": _source(settings, model), "results": rows})
         typer.echo(f"wrote {out / 'gap.json'}")
@@ -55,7 +55,7 @@ def register(app: typer.Typer) -> None:
         max_atoms: int = typer.Option(DEFAULT_MAX_ATOMS, "--max-atoms", min=1, help=MAX_ATOMS_HELP),
     ) -> None:
         """Band structure along electronic.band_path (bands near the gap), with defect levels; JSON + PNG."""
-        from thermodefect.electronic import analyze_sample, band_figure_data, band_structure
+        from thermodefect.electronic import band_figure_data, band_structure
         from thermodefect.electronic.bands import zincblende_primitive_cell
         from thermodefect.core.errors import UserInputError
         from thermodefect.core.files import atomic_write_json
@@ -63,7 +63,7 @@ def register(app: typer.Typer) -> None:
 
         settings = load_config(config)
         out = output or settings.run.directory / "results" / "electronic"
-        samples, analysed = {}, []
+        samples, analysed, at_gamma, warnings = {}, [], {}, {}
         for index, atoms, sample in _samples(settings, structures, model, overlap_model, max_atoms):
             if sample.realspace is None:
                 raise UserInputError(
@@ -72,15 +72,16 @@ def register(app: typer.Typer) -> None:
                 )
             _progress(index, atoms, "band edges, gap and defect levels")
             samples[index] = sample
-            analysed.append((index, atoms, analyze_sample(sample, atoms, settings.electronic)))
+            result, at_gamma[index], warnings[index] = _analyse(settings.electronic, atoms, sample)
+            analysed.append((index, atoms, result))
         rows = []
-        for index, atoms, result in _aligned(settings, analysed, model, overlap_model):
+        for index, atoms, result in _aligned(settings, analysed, at_gamma, model, overlap_model):
             sample = samples.pop(index)
             _progress(index, atoms, "bands along electronic.band_path")
             # The path's special points are the zincblende (fcc) ones, folded into this cell.
             bs = band_structure(*sample.realspace, sample.n_electrons, atoms, settings.electronic,
                                 special_cell=zincblende_primitive_cell(atoms))
-            _echo_result(index, atoms, result)
+            _echo_result(index, atoms, result, warnings[index])
             figure = out / f"bands-{index}.png"
             out.mkdir(parents=True, exist_ok=True)
             title = f"{atoms.info.get('defect', '')} {len(atoms)} atoms".strip()
@@ -129,12 +130,47 @@ def _ideal_pristine(settings, atoms):
     return None
 
 
-def _aligned(settings, analysed, model, overlap_model):
+def _analyse(electronic, atoms, sample):
+    """``(result, Γ result, warning or None)`` of one frame.
+
+    ``result`` has its band edges over ``electronic.edge_kpoints``. Aligned
+    edges are Γ quantities, so a k-sampled frame is also analysed at Γ to serve
+    as a pristine host (the Γ result is ``result`` itself when that is at Γ).
+    """
+    from thermodefect.electronic import analyze_sample
+
+    result = analyze_sample(sample, atoms, electronic, edge_kpoints=electronic.edge_kpoints)
+    at_gamma = result
+    if result.edge_kpoints not in ("gamma", "stored") and electronic.band_edges == "aligned":
+        at_gamma = analyze_sample(sample, atoms, electronic)
+    return result, at_gamma, _gamma_warning(electronic, atoms, sample, result)
+
+
+def _gamma_warning(electronic, atoms, sample, result) -> str | None:
+    """One line when Γ alone gave the edges of a cell too small to be folded onto Γ: its gap is an upper bound."""
+    from thermodefect.electronic.analysis import is_pristine_cell
+    from thermodefect.electronic.kpoints import folds_onto_gamma, plane_spacings_angstrom
+
+    if result.n_kpoints > 1 or folds_onto_gamma(atoms.cell, electronic):
+        return None
+    if not is_pristine_cell(atoms):
+        remedy = "a defect cell is analysed at Γ: use a larger supercell"
+    elif sample.realspace is None:
+        remedy = "only Γ-point matrices are available: --model with --overlap-model gives real-space H and S to k-sample"
+    else:
+        remedy = 'set [electronic] edge_kpoints = "auto" to sample k-points'
+    return (f"warning: band edges at Γ only in a cell whose lattice planes are {plane_spacings_angstrom(atoms.cell).min():.1f} Å "
+            f"apart (< gamma_min_spacing_angstrom = {electronic.gamma_min_spacing_angstrom:g}): the Γ gap is an upper bound "
+            f"of the true gap; {remedy}")
+
+
+def _aligned(settings, analysed, at_gamma, model, overlap_model):
     """``(index, atoms, result)`` with defect cells aligned to a pristine host (``band_edges = "aligned"``).
 
-    The host of a defect frame is the mean of the file's pristine frames on
-    the same lattice; without one, the ideal pristine cell of ``[material]``
-    on that lattice, analysed with the same Hamiltonian source.
+    The host of a defect frame is the mean of the Γ results (``at_gamma``, by
+    frame index) of the file's pristine frames on the same lattice; without
+    one, the ideal pristine cell of ``[material]`` on that lattice, analysed
+    at Γ with the same Hamiltonian source.
     """
     from thermodefect.electronic import analyze_sample
     from thermodefect.electronic.analysis import is_pristine_cell as is_pristine
@@ -144,9 +180,9 @@ def _aligned(settings, analysed, model, overlap_model):
     if electronic.band_edges != "aligned" or all(is_pristine(a) for _, a, _ in analysed):
         return analysed
     pristine: dict[tuple, list] = {}
-    for _, atoms, result in analysed:
+    for index, atoms, _ in analysed:
         if is_pristine(atoms):
-            pristine.setdefault(_cell_key(atoms), []).append(result)
+            pristine.setdefault(_cell_key(atoms), []).append(at_gamma[index])
     hosts = {key: HostReference.from_results(results) for key, results in pristine.items()}
     out = []
     for index, atoms, result in analysed:
@@ -268,12 +304,15 @@ def _gamma_sample_with_reference_overlap(hamiltonian, labelled):
     )
 
 
-def _echo_result(index: int, atoms, result) -> None:
+def _echo_result(index: int, atoms, result, warning: str | None = None) -> None:
     name = atoms.info.get("defect", "")
     typer.echo(
         f"[{index}] {name or 'structure'} ({len(atoms)} atoms, {result.solver}): gap {result.gap_ev:.3f} eV  "
         f"VBM {result.vbm_ev:.3f}  CBM {result.cbm_ev:.3f}  HOMO {result.homo_ev:.3f}  LUMO {result.lumo_ev:.3f} eV"
     )
+    typer.echo(_edge_location(result))
+    if warning:
+        typer.echo(f"      {warning}", err=True)
     for level in result.levels:
         typer.echo(
             f"      defect level {level.above_vbm_ev:+.3f} eV above VBM ({level.below_cbm_ev:.3f} below CBM), "
@@ -281,3 +320,16 @@ def _echo_result(index: int, atoms, result) -> None:
         )
     if not result.levels:
         typer.echo("      no localized in-gap state")
+
+
+def _edge_location(result) -> str:
+    """Where the band edges are: Γ, or the fractional k of the VBM and CBM over the sampled k-points."""
+    if result.n_kpoints == 1 and result.edge_kpoints == "gamma":
+        return "      band edges at Γ"
+
+    def k(frac) -> str:
+        return "Γ" if not any(frac) else "(" + ", ".join(f"{x:.3f}" for x in frac) + ")"
+
+    kind = "direct gap" if result.gap_is_direct else f"indirect gap (smallest direct gap {result.direct_gap_ev:.3f} eV)"
+    return (f"      band edges over {result.edge_kpoints} ({result.n_kpoints} k-points): VBM at {k(result.k_vbm_frac)}, "
+            f"CBM at {k(result.k_cbm_frac)} (fractional k); {kind}")

@@ -13,7 +13,9 @@ from thermodefect.core import keys
 from thermodefect.data.operators import BlockOperator, HamiltonianSample, orbital_offsets
 from thermodefect.electronic.bloch import bloch_pair, kspace_pair
 from thermodefect.electronic.eigen import Eigenstates, solve_dense, solve_near_gap
+from thermodefect.electronic.kpoints import edge_kpoint_set, resolve_edge_kpoints
 from thermodefect.electronic.levels import (
+    DIRECT_GAP_ATOL_EV,
     GapResult,
     HostReference,
     WindowTooSmall,
@@ -169,9 +171,16 @@ def analyze_operators(
 
 
 def combine_kpoints(results: list[GapResult], kpts_frac: np.ndarray) -> GapResult:
-    """Band edges over a k-set: VBM = max, CBM = min; levels from the VBM's k-point, re-referenced."""
+    """Band edges over a k-set: VBM = max, CBM = min; levels from the VBM's k-point, re-referenced.
+
+    Records where the edges are (``k_vbm_frac``, ``k_cbm_frac``), the smallest
+    direct gap and whether the gap is direct; ``edge_kpoints`` is "gamma" for Γ
+    alone, else "given" (callers that chose the k-set name it). The on-site
+    energies are Γ's when Γ is in the set (those of H(k ≠ 0) carry Bloch phases).
+    """
     k_vbm = int(np.argmax([r.vbm_ev for r in results]))
     k_cbm = int(np.argmin([r.cbm_ev for r in results]))
+    direct_gap = min(r.cbm_ev - r.vbm_ev for r in results)
     best = results[k_vbm]
     vbm, cbm = best.vbm_ev, results[k_cbm].cbm_ev
     for level in best.levels:
@@ -180,7 +189,14 @@ def combine_kpoints(results: list[GapResult], kpts_frac: np.ndarray) -> GapResul
     best.cbm_ev, best.gap_ev = cbm, cbm - vbm
     best.homo_ev = max(r.homo_ev for r in results)
     best.lumo_ev = min(r.lumo_ev for r in results)
-    best.metadata.update(k_vbm_frac=kpts_frac[k_vbm].tolist(), k_cbm_frac=kpts_frac[k_cbm].tolist(), n_kpoints=len(results))
+    at_gamma = np.nonzero(np.all(np.abs(kpts_frac - np.round(kpts_frac)) < 1e-12, axis=1))[0]
+    if len(at_gamma):
+        best.onsite = results[int(at_gamma[0])].onsite
+    best.direct_gap_ev = direct_gap
+    best.gap_is_direct = bool(best.direct_gap_ev - best.gap_ev <= DIRECT_GAP_ATOL_EV)
+    best.k_vbm_frac, best.k_cbm_frac = kpts_frac[k_vbm].tolist(), kpts_frac[k_cbm].tolist()
+    best.n_kpoints = len(results)
+    best.edge_kpoints = "gamma" if len(results) == len(at_gamma) == 1 else "given"
     return best
 
 
@@ -191,12 +207,18 @@ def analyze_sample(
     solver: str | None = None,
     target_ev: float | None = None,
     host: HostReference | None = None,
+    edge_kpoints: str | None = None,
 ) -> GapResult:
-    """Gap and defect levels of a labelled sample (real-space blocks at Γ, or its stored k-points).
+    """Gap and defect levels of a labelled sample (real-space blocks, or its stored k-points).
 
     ``atoms`` carries the defect site; without it the sample's metadata
     ``defect_site`` / ``defect_index`` / ``defect`` are used when present.
-    ``host``: pristine-aligned edges, as :func:`analyze_operators`.
+    ``host``: pristine-aligned edges, as :func:`analyze_operators` (Γ only).
+    ``edge_kpoints`` chooses the k-points of the band edges of real-space
+    blocks: None = Γ (the pipeline's supercells), else "auto", "gamma", "grid",
+    "path" or "grid+path" as :func:`~thermodefect.electronic.kpoints.resolve_edge_kpoints`
+    decides for this cell. k-space samples always use their stored k-points
+    (``edge_kpoints`` "gamma" for Γ alone, else "stored").
     """
     settings = settings or ElectronicSettings()
     if atoms is None:
@@ -204,8 +226,13 @@ def analyze_sample(
         atoms.info.update({k: sample.metadata[k] for k in (keys.DEFECT, keys.DEFECT_SITE, keys.DEFECT_INDEX) if k in sample.metadata})
     if sample.realspace is not None:
         hamiltonian, overlap = sample.realspace
-        result = analyze_operators(hamiltonian, overlap, sample.n_electrons, atoms, settings, solver=solver,
+        cell = sample.structure.cell
+        sampling = "gamma" if edge_kpoints is None or host is not None else resolve_edge_kpoints(
+            cell, is_pristine_cell(atoms), settings, edge_kpoints)
+        kpts = None if sampling == "gamma" else edge_kpoint_set(cell, sampling, settings)
+        result = analyze_operators(hamiltonian, overlap, sample.n_electrons, atoms, settings, kpts_frac=kpts, solver=solver,
                                    target_ev=target_ev, host=host)
+        result.edge_kpoints = sampling
     else:
         matrices = sample.kspace
         if host is not None and len(matrices.kpts_frac) > 1:
@@ -222,5 +249,6 @@ def analyze_sample(
             results.append(analyze_matrices(h, s, offsets, sample.n_electrons, defect_atoms, settings, chosen, target_ev,
                                             host, onsite))
         result = combine_kpoints(results, np.asarray(matrices.kpts_frac, float))
+        result.edge_kpoints = "gamma" if result.edge_kpoints == "gamma" else "stored"
     result.metadata.update({k: v for k, v in sample.metadata.items() if isinstance(v, (str, int, float, bool))})
     return result

@@ -19,13 +19,9 @@ import numpy as np
 from thermodefect.data.operators import BlockOperator
 from thermodefect.electronic.analysis import choose_solver, defect_atoms_of, solve_states
 from thermodefect.electronic.bloch import bloch_pair, cartesian_to_fractional, fractional_to_cartesian
+from thermodefect.electronic.kpoints import BandPathError
 from thermodefect.electronic.levels import GapResult, atom_weights, highest_occupied_index
-from thermodefect.core.errors import UserInputError
 from thermodefect.settings import ElectronicSettings
-
-
-class BandPathError(UserInputError):
-    """A band path that does not fit the cell."""
 
 
 @dataclass

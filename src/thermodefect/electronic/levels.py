@@ -48,6 +48,10 @@ from thermodefect.electronic.eigen import EigenSolverError, Eigenstates
 # spread state would have on the defect atoms.
 LOCALIZATION_OVER_UNIFORM = 2.5
 
+# A gap is direct when some k-point's own gap is within this (eV) of it: equal
+# up to rounding, as when the VBM and the CBM are at the same k-point.
+DIRECT_GAP_ATOL_EV = 1e-6
+
 # A state this far (eV) inside both aligned host edges is a defect level
 # whatever its localization: thermal motion moves a 64-atom pristine cell's
 # edges by a few 10 meV (GFN1-xTB, 300 K), so no host state reaches there.
@@ -95,7 +99,10 @@ class GapResult:
 
     ``edges`` says where ``vbm_ev``/``cbm_ev`` come from: ``"cell"`` (the cell's
     own delocalized states) or ``"aligned"`` (a pristine :class:`HostReference`
-    shifted by ``alignment_ev``). ``cell_*`` are always the cell's own edges
+    shifted by ``alignment_ev``). ``edge_kpoints`` says over which k-points
+    (:mod:`thermodefect.electronic.kpoints`), ``k_vbm_frac``/``k_cbm_frac`` where
+    the edges are (fractional) and ``gap_is_direct`` whether some k-point holds
+    both. ``cell_*`` are always the cell's own edges
     (NaN where that rule finds none). ``conduction_electrons`` and
     ``valence_holes`` count the electrons in delocalized or out-of-gap states
     above mid-gap and the holes below it: a shallow donor's electron, a
@@ -122,6 +129,12 @@ class GapResult:
     valence_holes: float = 0.0
     window: dict | None = None
     onsite: dict | None = None
+    edge_kpoints: str = "gamma"  # k-sampling of the edges: "gamma", "grid", "path", "grid+path" or "stored"
+    n_kpoints: int = 1
+    k_vbm_frac: list[float] = field(default_factory=lambda: [0.0, 0.0, 0.0])  # (3,) fractional k of the VBM
+    k_cbm_frac: list[float] = field(default_factory=lambda: [0.0, 0.0, 0.0])  # (3,) fractional k of the CBM
+    direct_gap_ev: float = float("nan")  # smallest CBM(k) - VBM(k) over the k-points
+    gap_is_direct: bool = True  # the smallest direct gap is the gap (within DIRECT_GAP_ATOL_EV)
 
     @property
     def cell_gap_ev(self) -> float:
@@ -141,7 +154,10 @@ class GapResult:
                    n_atoms=record.get("n_atoms", 0), solver=record.get("solver", "dense"), edges=record.get("edges", "cell"),
                    cell_vbm_ev=record.get("cell_vbm_ev", nan), cell_cbm_ev=record.get("cell_cbm_ev", nan),
                    alignment_ev=record.get("alignment_ev"), conduction_electrons=record.get("conduction_electrons", 0.0),
-                   valence_holes=record.get("valence_holes", 0.0), window=record.get("window"), onsite=record.get("onsite"))
+                   valence_holes=record.get("valence_holes", 0.0), window=record.get("window"), onsite=record.get("onsite"),
+                   edge_kpoints=record.get("edge_kpoints", "gamma"), n_kpoints=record.get("n_kpoints", 1),
+                   k_vbm_frac=record.get("k_vbm_frac", [0.0, 0.0, 0.0]), k_cbm_frac=record.get("k_cbm_frac", [0.0, 0.0, 0.0]),
+                   direct_gap_ev=record.get("direct_gap_ev", record["gap_ev"]), gap_is_direct=record.get("gap_is_direct", True))
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -243,6 +259,7 @@ def band_edges_and_levels(
         solver=solver,
         cell_vbm_ev=vbm,
         cell_cbm_ev=cbm,
+        direct_gap_ev=cbm - vbm,
     )
 
 
@@ -373,7 +390,7 @@ def aligned_edges_and_levels(result: GapResult, host: HostReference, degeneracy_
             energy_ev=energy, above_vbm_ev=energy - vbm, below_cbm_ev=cbm - energy, degeneracy=len(members),
             electrons=float(electrons[members].sum()), defect_weight=float(np.mean(w["defect_weight"][members])),
             ipr=float(np.mean(w["ipr"][members])), state_indices=[int(x) for x in w["indices"][members]]))
-    return replace(result, vbm_ev=vbm, cbm_ev=cbm, gap_ev=cbm - vbm, levels=levels, edges="aligned",
+    return replace(result, vbm_ev=vbm, cbm_ev=cbm, gap_ev=cbm - vbm, direct_gap_ev=cbm - vbm, levels=levels, edges="aligned",
                    alignment_ev=shift, conduction_electrons=conduction, valence_holes=holes,
                    metadata={**result.metadata, "host_snapshots": host.n_snapshots})
 
