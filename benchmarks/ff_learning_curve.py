@@ -89,7 +89,7 @@ def build_data(workdir: Path, frames_per_run: int, test_frames: int, spacing: in
     from thermodefect.core.executors import LocalExecutor
     from thermodefect.core.keys import structure_key
     from thermodefect.core.rundir import RunDirectory
-    from thermodefect.data.forces import ForcesDataset
+    from thermodefect.data.forces import KEY_INFO, ForcesDataset
     from thermodefect.dynamics.nvt import read_frames
     from thermodefect.reference.labelling import label_structures
     from thermodefect.structures import build_cells
@@ -111,7 +111,7 @@ def build_data(workdir: Path, frames_per_run: int, test_frames: int, spacing: in
                   file=sys.stderr, flush=True)
     print(f"Albe MD: {time.perf_counter() - started:.0f} s", file=sys.stderr, flush=True)
 
-    structures, split = [], []
+    structures = []
     for job in jobs:
         name, _, temperature, _, _, _, path = job
         for k, frame in enumerate(read_frames(path)):
@@ -124,20 +124,19 @@ def build_data(workdir: Path, frames_per_run: int, test_frames: int, spacing: in
             role = "test" if path.name.startswith("test") else ("valid" if temperature == 500.0 and k == 0 else "train")
             frame.info[keys.CONFIG_TYPE] = role
             structures.append(frame)
-            split.append((role, name, temperature, k))
     run = RunDirectory(workdir / "run")
     started = time.perf_counter()
     with LocalExecutor(workers) as executor:
         report = label_structures(structures, settings.reference, run, what=("forces",), executor=executor)
     print(f"labels: {report.n_new} new, {report.n_skipped} already there, {report.n_failed} failed "
           f"({time.perf_counter() - started:.0f} s)", file=sys.stderr, flush=True)
-    labelled = {f.info["structure_key"]: f for f in ForcesDataset(run.forces_dataset).read()}
+    labelled = {f.info[KEY_INFO]: f for f in ForcesDataset(run.forces_dataset).read()}
     pool, valid, test = [], [], []
-    for atoms, (role, _, _, _) in zip(structures, split):
+    for atoms in structures:
         frame = labelled.get(structure_key(atoms))
         if frame is None:
             continue  # a failed label: left out, reported above
-        {"train": pool, "valid": valid, "test": test}[role].append(frame)
+        {"train": pool, "valid": valid, "test": test}[atoms.info[keys.CONFIG_TYPE]].append(frame)
     return _stratified(pool), valid, test
 
 

@@ -88,21 +88,28 @@ def test_the_payload_is_live_under_plain_torch_load(places):
     assert places["marker"].exists()
 
 
+def _energy_and_forces(models, seed: int, dtype: str) -> list[tuple]:
+    """MACE energy (eV) and forces (eV/Å) of one rattled 8-atom GaAs cell, per model."""
+    from mace.calculators import MACECalculator
+
+    atoms = bulk("GaAs", "zincblende", a=5.65, cubic=True)
+    atoms.rattle(0.1, seed=seed)
+    results = []
+    for model in models:
+        atoms.calc = MACECalculator(models=[model], device="cpu", default_dtype=dtype)
+        results.append((atoms.get_potential_energy(), atoms.get_forces().copy()))
+    return results
+
+
 def test_clean_model_rebuilds_with_identical_predictions(places):
     import torch
-    from mace.calculators import MACECalculator
 
     from thermodefect.forcefield.model_files import read_mace_model
 
     rebuilt = read_mace_model(places["good"])
     original = torch.load(places["good"], map_location="cpu", weights_only=False)
     assert rebuilt.state_dict().keys() == original.state_dict().keys()
-    atoms = bulk("GaAs", "zincblende", a=5.65, cubic=True)
-    atoms.rattle(0.1, seed=3)
-    results = []
-    for model in (rebuilt, original):
-        atoms.calc = MACECalculator(models=[model], device="cpu", default_dtype="float64")
-        results.append((atoms.get_potential_energy(), atoms.get_forces().copy()))
+    results = _energy_and_forces((rebuilt, original), seed=3, dtype="float64")
     assert results[0][0] == pytest.approx(results[1][0], abs=1e-10)
     assert abs(results[0][1] - results[1][1]).max() < 1e-10
 
@@ -111,7 +118,6 @@ def test_an_equivariant_model_rebuilds_with_identical_weights_and_predictions(tr
     """max_L = 1 with two interactions (the default architecture's shape): e3nn keeps Wigner-3j
     constants inside generated code the loader never runs; the rebuilt model must still match."""
     import torch
-    from mace.calculators import MACECalculator
 
     from thermodefect.forcefield import train_model
     from thermodefect.forcefield.model_files import read_mace_model
@@ -127,12 +133,7 @@ def test_an_equivariant_model_rebuilds_with_identical_weights_and_predictions(tr
     assert rebuilt.state_dict().keys() == reference.keys()
     for key, value in rebuilt.state_dict().items():
         torch.testing.assert_close(value, reference[key], rtol=0, atol=0)
-    atoms = bulk("GaAs", "zincblende", a=5.65, cubic=True)
-    atoms.rattle(0.1, seed=4)
-    results = []
-    for model in (rebuilt, original):
-        atoms.calc = MACECalculator(models=[model], device="cpu", default_dtype="float32")
-        results.append((atoms.get_potential_energy(), atoms.get_forces().copy()))
+    results = _energy_and_forces((rebuilt, original), seed=4, dtype="float32")
     assert results[0][0] == results[1][0] and abs(results[0][1] - results[1][1]).max() == 0.0
 
 
