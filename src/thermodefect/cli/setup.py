@@ -52,37 +52,83 @@ def register(app: typer.Typer) -> None:
     @user_errors
     def structures(
         config: Path = typer.Argument(..., help="TOML config file."),
-        output: Path = typer.Option(None, "--output", "-o", help="Directory (default: <run dir>/structures)."),
+        output: Path = typer.Option(
+            None, "--output", "-o", help="Directory (default: <run dir>/structures, with --doped <run dir>/structures/doped)."
+        ),
+        doped: Path = typer.Option(
+            None, "--doped", help="A doped DefectsGenerator or DefectEntry JSON (.json, .json.gz): write its neutral cells instead."
+        ),
     ) -> None:
-        """Write pristine and defect supercells (extxyz) for every configured size."""
+        """Write pristine and defect supercells (extxyz) for every configured size, or those of a doped defect set."""
         from ase.io import write
 
-        from thermodefect.structures import build_cells, defect_neighbours
         from thermodefect.core.errors import RunDirectoryError
 
         s = load_config(config)
-        out = output or (s.run.directory / "structures")
-        sizes = {"training": s.supercells.training_atoms, "production": s.supercells.production_atoms}
-        for n in s.supercells.transfer_atoms:
-            sizes[f"transfer-{n}"] = n
-        built = {label: build_cells(s, n_atoms) for label, n_atoms in sizes.items()}  # fail before writing
+        if doped is not None:
+            first, built, paths = _doped_cells(s, doped)  # fail before writing
+            out = output or (s.run.directory / "structures" / "doped")
+        else:
+            from thermodefect.structures import build_cells
+
+            first = "set"
+            sizes = {"training": s.supercells.training_atoms, "production": s.supercells.production_atoms}
+            for n in s.supercells.transfer_atoms:
+                sizes[f"transfer-{n}"] = n
+            built = {label: build_cells(s, n_atoms) for label, n_atoms in sizes.items()}  # fail before writing
+            paths = {
+                label: {name: f"{len(atoms) if name == 'pristine' else sizes[label]}atoms-{name}.extxyz" for name, atoms in cells.items()}
+                for label, cells in built.items()
+            }
+            out = output or (s.run.directory / "structures")
         try:
             out.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise RunDirectoryError(f"{out}: cannot create ({exc.strerror})") from None
-        typer.echo(f"{'set':<14}{'defect':<10}{'atoms':>6}  {'formula':<12}{'site':<8}{'nn (Å)':>8}  file")
+        width = max([14, *(len(label) + 2 for label in built)])
+        typer.echo(f"{first:<{width}}{'defect':<10}{'atoms':>6}  {'formula':<12}{'site':<8}{'nn (Å)':>8}  file")
         written = set()
         for label, cells in built.items():
             for name, atoms in cells.items():
-                path = out / f"{len(atoms) if name == 'pristine' else sizes[label]}atoms-{name}.extxyz"
+                path = out / paths[label][name]
                 if path not in written:
                     write(str(path), atoms, format="extxyz")
                     written.add(path)
-                nn = _defect_nn_distance(atoms, defect_neighbours) if name != "pristine" else _bond_length(atoms)
-                site = atoms.info.get("interstitial_site", "")
-                site = f"T_{site}" if site else ""
-                typer.echo(f"{label:<14}{name:<10}{len(atoms):>6}  {atoms.get_chemical_formula():<12}{site:<8}{nn:>8.3f}  {path}")
+                typer.echo(f"{label:<{width}}{name:<10}{len(atoms):>6}  {atoms.get_chemical_formula():<12}{_site_label(atoms):<8}"
+                           f"{_nn_distance(atoms):>8.3f}  {path}")
         typer.echo(f"wrote {len(written)} files to {out}")
+
+
+def _doped_cells(settings, path: Path):
+    """Rows of a doped set: (first column header, {doped name: {name: atoms}}, {doped name: {name: file name}})."""
+    from thermodefect.structures.doped import read_doped
+
+    doped = read_doped(path, settings.material.cation, settings.material.anion)
+    cells = ({"bulk": doped.pristine} if doped.pristine is not None else {}) | doped.defects
+    built, paths = {}, {}
+    for label, atoms in cells.items():
+        name = atoms.info["defect"]
+        # N is the pristine cell's atom count, as for the configured cells; doped's name keeps the files apart.
+        n_atoms = len(atoms) + (1 if name.startswith("V_") else -1 if name.endswith("_i") else 0)
+        built[label] = {name: atoms}
+        paths[label] = {name: f"{n_atoms}atoms-{'pristine' if name == 'pristine' else label}.extxyz"}
+    return "doped name", built, paths
+
+
+def _site_label(atoms) -> str:
+    """``T_As`` for the tetrahedral site surrounded by As, doped's label (``C3v``) for another site, "" otherwise."""
+    from ase.data import chemical_symbols
+
+    site = atoms.info.get("interstitial_site", "")
+    return f"T_{site}" if site in chemical_symbols else site
+
+
+def _nn_distance(atoms) -> float:
+    from thermodefect.structures import defect_neighbours
+
+    if atoms.info.get("defect", "pristine") == "pristine":
+        return _bond_length(atoms)
+    return _defect_nn_distance(atoms, defect_neighbours)
 
 
 def _bond_length(atoms) -> float:
