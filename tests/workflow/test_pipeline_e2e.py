@@ -175,3 +175,23 @@ def test_kill_and_resume_equals_uninterrupted(tmp_path, finished_run):
         assert a[3] == pytest.approx(b[3], abs=RESULT_ATOL) and a[4] == pytest.approx(b[4], abs=RESULT_ATOL)
     for a, b in zip(resumed[1], uninterrupted[1]):
         assert a[:2] == b[:2] and a[2] == pytest.approx(b[2], abs=RESULT_ATOL)
+
+
+def test_two_workers_give_the_same_results_as_one(tmp_path, finished_run):
+    """compute.workers = 2: MD trajectories, Hamiltonian ensemble members and snapshot predictions run in
+    worker processes of one thread each. Same seeds, same one-thread arithmetic: the same numbers."""
+    (tmp_path / "tiny.toml").write_text(CONFIG.read_text().replace("[compute]\nworkers = 1", "[compute]\nworkers = 2"))
+    assert "workers = 2" in (tmp_path / "tiny.toml").read_text()
+    result = _run(tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "worker processes" in result.stderr and "at once" in result.stderr
+    parallel, serial = _headline(tmp_path / "run"), _headline(finished_run)
+    assert [r[:3] for r in parallel[0]] == [r[:3] for r in serial[0]]
+    for a, b in zip(parallel[0], serial[0]):
+        assert a[3] == pytest.approx(b[3], abs=RESULT_ATOL) and a[4] == pytest.approx(b[4], abs=RESULT_ATOL)
+    for a, b in zip(parallel[1], serial[1]):
+        assert a[:2] == b[:2] and a[2] == pytest.approx(b[2], abs=RESULT_ATOL)
+    stages = json.loads((tmp_path / "run" / "results" / "summary.json").read_text())["run"]["stages"]
+    assert [row["stage"] for row in stages] == STAGES[:-1]  # the report stage writes the summary before it is done
+    assert all(row["cpu_cores"] >= 1 and (row["cpu_busy_fraction"] is None or 0 <= row["cpu_busy_fraction"] <= 1)
+               for row in stages)

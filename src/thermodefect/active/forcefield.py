@@ -53,7 +53,7 @@ from thermodefect.core import keys
 from thermodefect.core.files import atomic_write_json, replace_atomically
 from thermodefect.core.results import read_results_json
 from thermodefect.core.seeds import derived_seed
-from thermodefect.dynamics.nvt import run_nvt, trajectory_name
+from thermodefect.dynamics.nvt import trajectory_name
 from thermodefect.dynamics.sanity import is_physical
 from thermodefect.forcefield.ensemble import ForceFieldEnsemble
 from thermodefect.forcefield.metrics import force_field_errors
@@ -233,24 +233,28 @@ class ForceFieldActiveLearning:
         return ForceFieldEnsemble(self.model_paths(k), device=ff.device, default_dtype=ff.default_dtype, baseline=ff.baseline)
 
     def _md(self, ensemble: ForceFieldEnsemble, folder: Path, temperatures_k, steps: int, interval: int, role: tuple) -> list[Atoms]:
-        """Exploration MD of every cell at every temperature; ``role`` names the seed stream (with cell and T)."""
-        md = self.settings.md
-        frames = []
-        calculator = ensemble.calculator("first")
+        """Exploration MD of every cell at every temperature; ``role`` names the seed stream (with cell and T).
+
+        The trajectories run ``compute.workers`` at a time (local engine), one process each."""
+        from thermodefect.active.parallel_md import ForceFieldFiles, MdTask, run_md_tasks
+        from thermodefect.dynamics.nvt import read_frames
+
+        ff, compute = self.settings.forcefield, self.settings.compute
+        tasks = []
         for name, cell in self.cells.items():
             for temperature_k in temperatures_k:
-                path = folder / f"{trajectory_name(name, temperature_k)}.extxyz"
                 start = _clean(cell)
                 start.info[keys.DEFECT] = name
-                result = run_nvt(
-                    start, calculator, temperature_k, md, seed=self._seed(*role, name, f"{temperature_k:g}K"),
-                    trajectory_path=path, progress=self.progress,
-                    production_steps=steps, equilibration_steps=0, sample_interval=interval,
-                )
-                if result.diverged:
-                    self.log(f"warning: exploration MD {path.stem} stopped early, {result.diverged}")
-                frames += result.frames
-        return frames
+                tasks.append(MdTask(start, temperature_k, self.settings.md, self._seed(*role, name, f"{temperature_k:g}K"),
+                                    folder / f"{trajectory_name(name, temperature_k)}.extxyz",
+                                    production_steps=steps, equilibration_steps=0, sample_interval=interval))
+        workers = compute.workers if compute.engine == "local" else 1
+        files = ForceFieldFiles(tuple(ensemble.model_paths), ff.device, ff.default_dtype, ff.baseline)
+        in_process = ensemble.calculator("first") if min(workers, len(tasks)) <= 1 else None
+        for task, outcome in run_md_tasks(files, tasks, workers, calculator=in_process, progress=self.progress):
+            if outcome.diverged:
+                self.log(f"warning: exploration MD {task.path.stem} stopped early, {outcome.diverged}")
+        return [frame for task in tasks for frame in read_frames(task.path)]
 
     def _shortest_bond(self) -> float:
         from ase.neighborlist import neighbor_list

@@ -65,8 +65,10 @@ def register(app: typer.Typer) -> None:
             check_training_data(Path(data))
             symbols = sorted({x for atoms in read(str(data), index=":", format="extxyz") for x in atoms.get_chemical_symbols()})
             bookkeeping["isolated_energies_ev"] = isolated_energies(s, run, symbols)
+        from thermodefect.core.executors import member_processes
+
         paths = train_ensemble(s.forcefield, data, out, seed=s.run.seed,
-                               workers=min(s.compute.workers, s.forcefield.ensemble_size), **bookkeeping)
+                               workers=member_processes(s.forcefield.ensemble_size, s.compute.workers), **bookkeeping)
         for p in paths:
             typer.echo(f"model {p}")
 

@@ -82,7 +82,8 @@ def register(app: typer.Typer) -> None:
             keys = sorted(read_results_json(run.training_keys, "hamiltonian_al", required=("training",))["training"])
             typer.echo(f"training on the run's {len(keys)} training labels (its test snapshots held out; --all uses every label)")
         recipe = HamiltonianRecipe(s.hamiltonian, s.run.seed, reference=lambda: get_reference(s.reference.hamiltonian),
-                                   log=typer.echo, progress=progress)
+                                   log=typer.echo, progress=progress,
+                                   workers=s.compute.workers if s.compute.engine == "local" else 1)
         out = output or run.hamiltonian_models / f"trained-{target}"
         if target == "overlap":
             model = recipe.train_overlap(dataset, keys, out / "two_center_overlap.json", out)

@@ -160,6 +160,18 @@ class LocalExecutor(Executor):
             self._pool = None
 
 
+def member_processes(n_members: int, workers: int) -> int:
+    """Processes that train ``n_members`` independent ensemble members on ``workers`` cores.
+
+    All at once while there are at most two per core: 3 members on 2 cores
+    then take 1.5 member-times instead of 2 (the third would train alone on
+    one core, the other idle). Beyond that, one process per core.
+    """
+    if n_members < 1 or workers < 1:
+        return 1
+    return n_members if n_members <= 2 * workers else workers
+
+
 def _put_parsl_scripts_on_path() -> None:
     """Parsl starts ``interchange.py`` and ``process_worker_pool.py`` by name.
 

@@ -88,10 +88,12 @@ def fill_fraction(matrix) -> float:
 def solve_states(
     h, s, n_electrons: float, solver: str, settings: ElectronicSettings, target_ev: float | None = None, n_states: int | None = None
 ) -> Eigenstates:
-    """States near the gap: all of them (dense) or ``n_states`` (default ``bands_near_gap``) around the Fermi level (sparse)."""
-    if solver == "dense":
-        return solve_dense(h, s, settings.min_overlap_eigenvalue, settings.canonical_overlap_cutoff)
+    """States near the gap. Sparse: ``n_states`` (default ``bands_near_gap``) around the Fermi level.
+    Dense: all of them, or with ``n_states`` the ``n_states`` highest occupied and lowest empty ones."""
     n_occupied = highest_occupied_index(n_electrons) + 1
+    if solver == "dense":
+        subset = None if n_states is None else (n_occupied - n_states, n_occupied + n_states - 1)
+        return solve_dense(h, s, settings.min_overlap_eigenvalue, settings.canonical_overlap_cutoff, subset)
     n_states = min(n_states or settings.bands_near_gap, h.shape[0] - 2)
     return solve_near_gap(h, s, n_occupied, n_states, target_ev, settings.min_overlap_eigenvalue)
 
@@ -116,7 +118,9 @@ def analyze_matrices(
     The sparse window doubles (up to the full problem) until it holds a
     delocalized state on each side of the Fermi level (and spans the aligned edges).
     """
-    n_states = settings.bands_near_gap
+    per_side = 2 * settings.bands_near_gap  # the window a result keeps (state_window)
+    # Sparse: Lanczos for bands_near_gap states. Dense: LAPACK for the kept window on each side only.
+    n_states = settings.bands_near_gap if solver == "sparse" else per_side
     while True:
         states = solve_states(h, s, n_electrons, solver, settings, target_ev, n_states)
         weights = atom_weights(states.vectors, s, offsets)
@@ -124,12 +128,11 @@ def analyze_matrices(
             result = band_edges_and_levels(
                 states, weights, n_electrons, defect_atoms, settings.localization_threshold, settings.degeneracy_tolerance_ev, solver
             )
-            result.window = state_window(states, weights, n_electrons, defect_atoms, settings.localization_threshold,
-                                         per_side=2 * settings.bands_near_gap)
+            result.window = state_window(states, weights, n_electrons, defect_atoms, settings.localization_threshold, per_side)
             result.onsite = onsite
             return realign(result, host, settings.degeneracy_tolerance_ev)
         except WindowTooSmall:
-            if solver == "dense" or n_states >= h.shape[0] - 2:
+            if len(states.indices) >= h.shape[0] - 2 or n_states >= h.shape[0]:
                 raise
             n_states *= 2
 

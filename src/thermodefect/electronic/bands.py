@@ -130,11 +130,8 @@ def band_structure(
         h, s = bloch_pair(hamiltonian, overlap, k_frac=k)
         chosen = choose_solver(n_atoms, settings, solver, h)
         states = solve_states(h, s, n_electrons, chosen, settings, n_states=n_bands + 4)
-        if chosen == "dense":
-            keep = np.arange(first, first + n_bands)
-        else:
-            keep = np.nonzero((states.indices >= first) & (states.indices < first + n_bands))[0]
-            keep = keep if len(keep) == n_bands else np.arange(n_bands)
+        keep = np.nonzero((states.indices >= first) & (states.indices < first + n_bands))[0]
+        keep = keep if len(keep) == n_bands else np.arange(n_bands)
         w = atom_weights(states.vectors[:, keep], s, offsets)
         energies.append(states.energies_ev[keep])
         weights.append(w[defect_atoms].sum(axis=0) if defect_atoms else np.zeros(len(keep)))

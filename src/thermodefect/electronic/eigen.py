@@ -103,7 +103,7 @@ def _above(s_dense: np.ndarray, min_eigenvalue: float) -> bool:
     return True
 
 
-def solve_canonical(h_dense: np.ndarray, s_dense: np.ndarray, cutoff: float) -> Eigenstates:
+def solve_canonical(h_dense: np.ndarray, s_dense: np.ndarray, cutoff: float, subset: tuple[int, int] | None = None) -> Eigenstates:
     """Eigenpairs in the span of the overlap eigenvectors with eigenvalue > ``cutoff``.
 
     Canonical orthogonalization (Löwdin 1956): with ``S = U s U^T``, keep the
@@ -111,20 +111,25 @@ def solve_canonical(h_dense: np.ndarray, s_dense: np.ndarray, cutoff: float) -> 
     standard problem ``X^T H X c' = ε c'``; ``c = X c'``. Near-linearly
     dependent (or, for a learned overlap, unphysical negative) directions are
     dropped; they carry the spurious very-high-energy states, not the states
-    near the gap.
+    near the gap. ``subset``: as in :func:`solve_dense`, in the reduced spectrum.
     """
     w, u = la.eigh(s_dense)
     keep = w > cutoff
     x = u[:, keep] / np.sqrt(w[keep])
-    energies, reduced = la.eigh(x.T @ h_dense @ x)
+    reduced_h = x.conj().T @ h_dense @ x
+    subset = None if subset is None else (subset[0], min(subset[1], reduced_h.shape[0] - 1))
+    energies, reduced = la.eigh(reduced_h, subset_by_index=subset)
     vectors = x @ reduced
-    return Eigenstates(energies, vectors, np.arange(len(energies)), h_dense.shape[0])
+    first = 0 if subset is None else subset[0]
+    return Eigenstates(energies, vectors, np.arange(first, first + len(energies)), h_dense.shape[0])
 
 
 def solve_dense(
-    h, s=None, min_overlap_eigenvalue: float = DEFAULT_MIN_OVERLAP_EIGENVALUE, canonical_cutoff: float | None = None
+    h, s=None, min_overlap_eigenvalue: float = DEFAULT_MIN_OVERLAP_EIGENVALUE, canonical_cutoff: float | None = None,
+    subset: tuple[int, int] | None = None,
 ) -> Eigenstates:
-    """All eigenpairs of ``H c = ε S c`` (S None = identity).
+    """The eigenpairs of ``H c = ε S c`` (S None = identity): all, or states ``subset = (first, last)``
+    (0-based, inclusive) of the sorted spectrum, which LAPACK finds for about half the cost.
 
     An overlap with an eigenvalue below ``min_overlap_eigenvalue`` is an error,
     unless ``canonical_cutoff`` is given: then the problem is solved by
@@ -132,17 +137,20 @@ def solve_dense(
     """
     h_dense = h.toarray() if sp.issparse(h) else np.asarray(h)
     s_dense = None if s is None else (s.toarray() if sp.issparse(s) else np.asarray(s))
+    if subset is not None:
+        subset = (max(0, int(subset[0])), min(h_dense.shape[0] - 1, int(subset[1])))
     # Dense checks only: a sparse LU of a long-ranged (filled) overlap costs far more memory than eigh.
     if s_dense is not None and not _above(s_dense, min_overlap_eigenvalue):
         if canonical_cutoff is not None:
-            return solve_canonical(h_dense, s_dense, canonical_cutoff)
+            return solve_canonical(h_dense, s_dense, canonical_cutoff, subset)
         smallest = float(la.eigvalsh(s_dense, subset_by_index=[0, 0])[0])
         raise OverlapError(_singular_message(smallest, min_overlap_eigenvalue))
     try:
-        energies, vectors = la.eigh(h_dense, s_dense)
+        energies, vectors = la.eigh(h_dense, s_dense, subset_by_index=subset)
     except la.LinAlgError as exc:
         raise OverlapError(f"overlap matrix is not positive definite ({exc})") from None
-    return Eigenstates(energies, vectors, np.arange(len(energies)), h_dense.shape[0])
+    first = 0 if subset is None else subset[0]
+    return Eigenstates(energies, vectors, np.arange(first, first + len(energies)), h_dense.shape[0])
 
 
 def _extreme_eigenvalue(h, s, which: str) -> float:

@@ -109,8 +109,10 @@ def predict_members(model, atoms_list, batch_size: int = 4) -> list[tuple[BlockO
     for k, (s, g) in enumerate(zip(structures, graphs)):
         assembly = _Assembly(model, s, g)
         ops = [assembly.operator(*out[k]) for out in outputs]
-        mean = BlockOperator(ops[0].structure, dict(ops[0].basis), ops[0].edge_index, ops[0].cell_shift,
-                             np.mean([op.blocks for op in ops], axis=0))
+        # The mean of the members' networks on the shared baseline: one assembly instead of a mean of full operators.
+        potentials = [out[k][1] for out in outputs]
+        mean = assembly.operator(np.mean([out[k][0] for out in outputs], axis=0),
+                                 None if potentials[0] is None else np.mean(potentials, axis=0))
         result.append((mean, ops))
     return result
 

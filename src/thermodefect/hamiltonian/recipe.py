@@ -184,6 +184,7 @@ class HamiltonianRecipe:
     reference: Callable[[], object] | None = None
     log: Callable[[str], None] = _quiet
     progress: bool = False
+    workers: int = 1  # members trained at once, in processes of one thread (see core.executors.member_processes)
 
     # -- samples ----------------------------------------------------------
     def samples(self, dataset, keys: Sequence[str]) -> list:
@@ -264,25 +265,40 @@ class HamiltonianRecipe:
         process was killed while training or saving) is trained again; a
         finished checkpoint that does not load is reported, never retrained over.
         """
-        from thermodefect.hamiltonian.train import train_model
+        from thermodefect.core.executors import member_processes
 
         directory = Path(directory)
         size = size or self.settings.ensemble_size
-        split = None
-        members = []
-        for k in range(size):
-            member_dir = directory / f"member-{k}"
-            if (member_dir / CONFIG_FILE).is_file():
-                members.append(load_model(member_dir, self.settings.device))
-                continue
-            if split is None:
-                train_keys, valid_keys = self.split(keys, target)
+        missing = [k for k in range(size) if not (directory / f"member-{k}" / CONFIG_FILE).is_file()]
+        if missing:
+            train_keys, valid_keys = self.split(keys, target)
+            jobs = [(self.settings, dataset.path, train_keys, valid_keys, directory / f"member-{k}",
+                     derived_seed(self.seed, target, k), target, baseline) for k in missing]
+            processes = member_processes(len(jobs), self.workers) if hasattr(dataset, "path") else 1
+            if processes > 1:
+                self._train_in_processes(jobs, processes, size)
+            else:
                 split = (self.samples(dataset, train_keys), self.samples(dataset, valid_keys))
-            self.log(f"training {target} model {k + 1}/{size} on {len(split[0])} structures ({len(split[1])} validation)")
-            result = train_model(split[0], split[1], self.settings, member_dir, seed=derived_seed(self.seed, target, k),
-                                 target=target, progress=self.progress, baseline=baseline)
-            members.append(result.model)
-        return members
+                for k, job in zip(missing, jobs):
+                    self.log(f"training {target} model {k + 1}/{size} on {len(train_keys)} structures ({len(valid_keys)} validation)")
+                    _train_member(job, split, self.progress)
+        return [load_model(directory / f"member-{k}", self.settings.device) for k in range(size)]
+
+    def _train_in_processes(self, jobs: list, processes: int, size: int) -> None:
+        from thermodefect.core.executors import LocalExecutor
+
+        _, _, train_keys, valid_keys, _, _, target, _ = jobs[0]
+        names = ", ".join(job[4].name for job in jobs)
+        self.log(f"training {target} models {names} of {size} at once in {processes} processes (one thread each) "
+                 f"on {len(train_keys)} structures ({len(valid_keys)} validation)")
+        with LocalExecutor(processes) as executor:
+            for job, result in executor.map(_train_member, jobs):
+                if isinstance(result, BaseException):
+                    if isinstance(result, UserInputError):
+                        raise result
+                    raise UserInputError(f"training {target} {job[4].name} failed ({type(result).__name__}: "
+                                         f"{str(result).splitlines()[0] if str(result) else 'no message'})") from None
+                self.log(f"trained {target} {job[4].name}")
 
     def train_hamiltonian(self, dataset, keys: Sequence[str], directory: str | Path, overlap_path: str | Path,
                           size: int | None = None) -> list:
@@ -304,6 +320,20 @@ class HamiltonianRecipe:
                 raise UserInputError("no labelled structures: the overlap model needs the basis of one")
             return self.two_center_overlap(overlap_path, labelled[0].basis, labelled)
         return self.ensemble(dataset, keys, network_directory, "overlap", 1)[0]
+
+
+def _train_member(job: tuple, split: tuple | None = None, progress: bool = False) -> str:
+    """Train one ensemble member into its folder (module level: it is sent to worker processes, which
+    read their samples from the dataset file themselves)."""
+    from thermodefect.data.hamiltonians import HamiltonianDataset
+    from thermodefect.hamiltonian.train import train_model
+
+    settings, dataset_path, train_keys, valid_keys, member_dir, seed, target, baseline = job
+    if split is None:
+        dataset = HamiltonianDataset(dataset_path)
+        split = tuple([model_sample(settings, dataset[k]) for k in sorted(keys)] for keys in (train_keys, valid_keys))
+    train_model(split[0], split[1], settings, member_dir, seed=seed, target=target, progress=progress, baseline=baseline)
+    return str(member_dir)
 
 
 def _load_saved(path: Path, load):

@@ -196,7 +196,33 @@ class TwoCenterModel:
         return graph
 
     def edge_blocks(self, graph: CrystalGraph) -> np.ndarray:
-        """Blocks of every edge of ``graph``, (n_edges, max_orb, max_orb)."""
+        """Blocks of every edge of ``graph``, (n_edges, max_orb, max_orb), read-only.
+
+        The blocks of the last graph are kept: the overlap of a structure is
+        needed for S, for the overlap-scaled H baseline and for its potential
+        term, and each member of an ensemble asks again.
+        """
+        import weakref
+
+        coefficients = self._coefficient_arrays()
+        cached = getattr(self, "_blocks_cache", None)
+        if cached is not None and cached[0]() is graph and all(a is b for a, b in zip(cached[1], coefficients)):
+            return cached[2]
+        out = self._edge_blocks(graph)
+        out.flags.writeable = False
+        self._blocks_cache = (weakref.ref(graph), coefficients, out)
+        return out
+
+    def __getstate__(self) -> dict:
+        state = dict(self.__dict__)
+        state.pop("_blocks_cache", None)  # a weak reference: not picklable, and only a cache
+        return state
+
+    def _coefficient_arrays(self) -> tuple:
+        """The arrays the blocks depend on (a refit replaces them, which invalidates the cache)."""
+        return (self.coefficients,)
+
+    def _edge_blocks(self, graph: CrystalGraph) -> np.ndarray:
         sizes = [sum(2 * l + 1 for l in self.shells[z]) for z in self.numbers]
         m = max(sizes)
         out = np.zeros((graph.n_edges, m, m))
@@ -411,6 +437,9 @@ class ScaledTwoCenterModel(TwoCenterModel):
             raise UserInputError("the overlap-scaled form needs a two-center overlap model")
         self.overlap = overlap
         super().__init__(overlap.basis, overlap.cutoff, overlap.r_min, knot_spacing_angstrom, target)
+
+    def _coefficient_arrays(self) -> tuple:
+        return (self.coefficients, *self.overlap._coefficient_arrays())
 
     def _build_channels(self) -> list[Channel]:
         return [Channel(a, b, s1, s2, -1) for a, za in enumerate(self.numbers) for b in range(a, len(self.numbers))

@@ -93,6 +93,10 @@ def run_info(summary: dict[str, Any]) -> Section:
             pairs.append((label, fmt(run[key])))
     if run.get("wall_time_s") is not None:
         pairs.append(("Wall time", fmt_duration(run["wall_time_s"])))
+    for row in run.get("stages") or []:  # per stage: wall time, and how busy the machine's cores were
+        busy, cores = row.get("cpu_busy_fraction"), row.get("cpu_cores")
+        load = f", {busy:.0%} of {cores} cores busy" if isinstance(busy, (int, float)) and cores else ""
+        pairs.append((f"Time, {html.escape(str(row.get('stage')))}", fmt_duration(row.get("wall_time_s") or 0.0) + load))
     return "run", "Run", key_value_table(pairs) if pairs else None
 
 

@@ -68,10 +68,13 @@ def isolated_energies(settings, run: RunDirectory, symbols) -> dict[str, float]:
 def run_forcefield_al(settings, run: RunDirectory, cells: dict[str, Atoms], label_fn: LabelFn | None = None,
                       log: Callable[[str], None] = print, progress: bool = True) -> dict:
     """Run or resume the loop in ``run`` (labels from the configured reference unless ``label_fn`` is given)."""
+    from thermodefect.core.executors import member_processes
+
     symbols = sorted({s for cell in cells.values() for s in cell.get_chemical_symbols()})
     hooks = MaceHooks(label_fn or reference_label_fn(settings, run, progress), settings.forcefield,
                       isolated_energies=lambda: isolated_energies(settings, run, symbols),
-                      workers=min(settings.compute.workers, settings.forcefield.ensemble_size))
+                      workers=member_processes(settings.forcefield.ensemble_size,
+                                               settings.compute.workers if settings.compute.engine == "local" else 1))
     return run_forcefield_active_learning(settings, cells, hooks, forcefield_paths(run), run.manifest, log, progress)
 
 

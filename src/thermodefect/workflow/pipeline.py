@@ -17,6 +17,7 @@ import time
 from pathlib import Path
 from typing import Any, Callable
 
+from thermodefect.core.cpu import CpuMeter, core_count
 from thermodefect.core.errors import UserInputError
 from thermodefect.core.rundir import RunDirectory
 from thermodefect.settings import Settings, settings_to_toml
@@ -69,12 +70,15 @@ def run_pipeline(
             log(f"{st.title}: {'resuming' if resumed else 'starting again (it failed before)' if status == 'failed' else 'starting'}")
             ctx.manifest.start(st.name)
             t0 = time.perf_counter()
+            meter = CpuMeter()
             try:
                 info = st.function(ctx) or {}
             except Exception as exc:  # recorded, then raised as it was (KeyboardInterrupt passes: the stage stays running and resumes)
                 _record_failure(ctx.manifest, st.name, exc)
                 raise
             info["wall_time_s"] = round(time.perf_counter() - t0, 2) + ctx.manifest.info(st.name).get("wall_time_s", 0.0) * resumed
+            # Share of the machine's cores busy during the stage (every process counts; None off Linux).
+            info["cpu_busy_fraction"], info["cpu_cores"] = meter.busy_fraction(), core_count()
             ctx.manifest.complete(st.name, **info)
             log(f"{st.title}: done in {time.perf_counter() - t0:.1f} s")
         if until and st.name == until:

@@ -120,32 +120,59 @@ def training_keys(ctx: PipelineContext) -> dict:
     return data
 
 
+def local_workers(ctx: PipelineContext) -> int:
+    """Processes this machine may use for the run's own work (``compute.workers``; 1 with Parsl, whose
+    workers serve the reference calculations)."""
+    compute = ctx.settings.compute
+    return compute.workers if compute.engine == "local" else 1
+
+
 def recipe(ctx: PipelineContext):
     """The run's :class:`~thermodefect.hamiltonian.recipe.HamiltonianRecipe` (the one ``ham train`` uses too)."""
     from thermodefect.hamiltonian.recipe import HamiltonianRecipe
     from thermodefect.reference.registry import get_reference
 
     s = ctx.settings
-    return HamiltonianRecipe(s.hamiltonian, s.run.seed, reference=lambda: get_reference(s.reference.hamiltonian), log=ctx.log)
+    return HamiltonianRecipe(s.hamiltonian, s.run.seed, reference=lambda: get_reference(s.reference.hamiltonian), log=ctx.log,
+                             workers=local_workers(ctx))
+
+
+@dataclass(frozen=True)
+class PredictorFiles:
+    """What a process needs to predict a snapshot's electronic structure: the verified model files
+    of the run, the device, the electronic settings and the valence electrons per atomic number."""
+
+    hamiltonian: Path  # the final round's ensemble folder
+    overlap: Path | None  # two-center JSON or overlap network folder; None for Löwdin orthogonalization
+    device: str
+    electronic: object  # thermodefect.settings.ElectronicSettings
+    valence: dict
+
+
+def predictor_files(ctx: PipelineContext) -> PredictorFiles:
+    """The run's predictor files, each checked against the bytes this run wrote (manifest SHA-256)."""
+    h = ctx.settings.hamiltonian
+    final_round = ctx.manifest.verified_folder(ctx.run.model_round("ham", training_keys(ctx)["final_round"]))
+    overlap = None
+    if h.orthogonalization != "lowdin":
+        if h.overlap_model == "two_center":
+            overlap = ctx.manifest.verified(ctx.run.two_center_overlap)
+        else:
+            overlap = ctx.manifest.verified_folder(ctx.run.overlap_models / "member-0")
+    return PredictorFiles(final_round, overlap, h.device, ctx.settings.electronic, electrons_per_element(ctx))
+
+
+def _load_predictor_files(files: PredictorFiles):
+    from thermodefect.hamiltonian.recipe import load_overlap, load_predictor
+
+    ham = load_predictor(files.hamiltonian, files.device)
+    return ham, (load_overlap(files.overlap, files.device) if files.overlap is not None else None)
 
 
 def load_predictors(ctx: PipelineContext):
     """(mean Hamiltonian ensemble of the final round, overlap model or ``None``), cached per process."""
     if "predictors" not in ctx.cache:
-        from thermodefect.hamiltonian.recipe import load_overlap, load_predictor
-
-        h = ctx.settings.hamiltonian
-        # Only model files this run wrote, with the bytes it wrote (manifest SHA-256).
-        final_round = ctx.manifest.verified_folder(ctx.run.model_round("ham", training_keys(ctx)["final_round"]))
-        ham = load_predictor(final_round, h.device)
-        overlap = None
-        if h.orthogonalization != "lowdin":
-            if h.overlap_model == "two_center":
-                path = ctx.manifest.verified(ctx.run.two_center_overlap)
-            else:
-                path = ctx.manifest.verified_folder(ctx.run.overlap_models / "member-0")
-            overlap = load_overlap(path, h.device)
-        ctx.cache["predictors"] = (ham, overlap)
+        ctx.cache["predictors"] = _load_predictor_files(predictor_files(ctx))
     return ctx.cache["predictors"]
 
 
@@ -182,23 +209,63 @@ def predict_gap_members(ctx: PipelineContext, atoms, host=None, member_hosts=Non
     ensemble spread of every number (``member_hosts[k]``: member k's own
     pristine reference). The overlap is predicted once and shared.
     """
+    ham, overlap = load_predictors(ctx)
+    return _gap_members(ham, overlap, atoms, host, member_hosts, members, electrons_per_element(ctx), ctx.settings.electronic)
+
+
+def _gap_members(ham, overlap, atoms, host, member_hosts, members: bool, valence: dict, settings):
     from thermodefect.electronic.analysis import analyze_operators
     from thermodefect.hamiltonian import predict, predict_members
 
-    ham, overlap = load_predictors(ctx)
     t0 = time.perf_counter()
     if members:
         mean_op, member_ops = predict_members(ham, [atoms])[0]
     else:
         mean_op, member_ops = predict(ham, [atoms])[0], []
     s = predict(overlap, [atoms])[0] if overlap is not None else None
-    n_electrons = electron_count(atoms, electrons_per_element(ctx))
-    settings = ctx.settings.electronic
+    n_electrons = electron_count(atoms, valence)
     result = analyze_operators(mean_op, s, n_electrons, atoms, settings, host=host)
     seconds = time.perf_counter() - t0
     hosts = member_hosts or [None] * len(member_ops)
     member_results = [analyze_operators(op, s, n_electrons, atoms, settings, host=h) for op, h in zip(member_ops, hosts)]
     return result, member_results, seconds
+
+
+_WORKER_PREDICTORS: dict = {}  # in a worker process: the models of the files it was last asked for
+
+
+def _predict_in_worker(task):
+    files, atoms, host, member_hosts = task
+    key = (files.hamiltonian, files.overlap, files.device)
+    if key not in _WORKER_PREDICTORS:
+        _WORKER_PREDICTORS.clear()
+        _WORKER_PREDICTORS[key] = _load_predictor_files(files)
+    ham, overlap = _WORKER_PREDICTORS[key]
+    return _gap_members(ham, overlap, atoms, host, member_hosts, True, files.valence, files.electronic)
+
+
+def predict_gap_many(ctx: PipelineContext, tasks: list[tuple]):
+    """:func:`predict_gap_members` of many ``(atoms, host, member_hosts)``; yields ``(index, result)``
+    in completion order. With ``compute.workers > 1`` (local engine) the structures are spread over
+    that many processes of one thread each, every one loading the models once; a failure is raised."""
+    from thermodefect.core.executors import LocalExecutor
+
+    workers = min(local_workers(ctx), len(tasks))
+    if workers <= 1:
+        for index, (atoms, host, member_hosts) in enumerate(tasks):
+            yield index, predict_gap_members(ctx, atoms, host, member_hosts)
+        return
+    files = predictor_files(ctx)
+    items = [(index, (files, *task)) for index, task in enumerate(tasks)]
+    with LocalExecutor(workers) as executor:
+        for (index, _), result in executor.map(_predict_item, items):
+            if isinstance(result, BaseException):
+                raise result
+            yield index, result
+
+
+def _predict_item(item):
+    return _predict_in_worker(item[1])
 
 
 def level_record(level) -> dict:

@@ -100,6 +100,17 @@ def _labels_section(ctx) -> dict:
     }
 
 
+def _stage_times(stages: dict) -> list[dict]:
+    """Wall time and the share of the machine's cores busy, per finished stage, in the order they ran."""
+    rows = []
+    for name, st in stages.items():
+        info = st.get("info", {})
+        if info.get("wall_time_s") is not None:
+            rows.append({"stage": name, "wall_time_s": info["wall_time_s"],
+                         "cpu_busy_fraction": info.get("cpu_busy_fraction"), "cpu_cores": info.get("cpu_cores")})
+    return rows
+
+
 def write_summary(ctx) -> dict:
     """Assemble every number of the run into ``results/summary.json``."""
     import thermodefect
@@ -111,7 +122,7 @@ def write_summary(ctx) -> dict:
     summary = {
         "config": ctx.settings.model_dump(mode="json"),
         "run": {"directory": str(run.root), "started": started, "finished": time.strftime("%Y-%m-%dT%H:%M:%S"),
-                "wall_time_s": wall, "thermodefect_version": thermodefect.__version__},
+                "wall_time_s": wall, "thermodefect_version": thermodefect.__version__, "stages": _stage_times(stages)},
         "labels": _labels_section(ctx),
     }
     ff = _forcefield_section(ctx)

@@ -6,7 +6,8 @@ mean band edges and on-site energies are the host reference
 snapshots of the same size and temperature are aligned
 (``electronic.band_edges = "aligned"``). Every snapshot is analysed with the
 mean of the Hamiltonian ensemble and with each member (each member against
-its own pristine reference), which gives the ensemble spread.
+its own pristine reference), which gives the ensemble spread. With
+``compute.workers > 1`` the snapshots are predicted in that many processes.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from __future__ import annotations
 from thermodefect.core.files import atomic_write_json
 from thermodefect.core.results import ResultsFileError, read_results_json
 from thermodefect.workflow.context import PipelineContext
-from thermodefect.workflow.rundata import gap_record, md_frames, md_jobs, predict_gap_members, uses_alignment
+from thermodefect.workflow.rundata import gap_record, local_workers, md_frames, md_jobs, predict_gap_many, uses_alignment
 
 STAGE = "predictions"
 
@@ -33,41 +34,73 @@ def host_references(records: list[dict]):
     return host, members
 
 
-def _pristine_first(jobs):
-    return sorted(jobs, key=lambda j: (j.set, j.n_atoms, j.temperature_k, j.defect != "pristine"))
+def _read_done(ctx: PipelineContext, job, done: set) -> list | None:
+    """The snapshot records of a finished job, or None when it must be predicted (again)."""
+    path = prediction_path(ctx, job)
+    if job.key not in done or not path.exists():
+        return None
+    try:
+        return read_results_json(path, STAGE, required=("snapshots",))["snapshots"]
+    except ResultsFileError as exc:  # this stage wrote it: predict those snapshots again
+        ctx.log(f"warning: {exc}; predicting {job.key} again")
+        return None
 
 
 def predict_snapshots(ctx: PipelineContext) -> dict:
+    """Pristine jobs first (their records are the hosts of the defect cells), then the defect jobs;
+    within each phase every snapshot of every job is one task (:func:`predict_gap_many`)."""
     s = ctx.settings
     done = ctx.manifest.items_done(STAGE)
-    jobs = _pristine_first([j for j in md_jobs(ctx) if j.set in ("production", "transfer")
-                            and j.temperature_k in s.temperatures.production_k])
+    jobs = [j for j in md_jobs(ctx) if j.set in ("production", "transfer") and j.temperature_k in s.temperatures.production_k]
     hosts: dict[tuple, tuple] = {}
     n_total = 0
-    for k, job in enumerate(jobs):
-        path = prediction_path(ctx, job)
-        group = (job.set, job.n_atoms, job.temperature_k)
-        records = None
-        if job.key in done and path.exists():
-            try:
-                records = read_results_json(path, STAGE, required=("snapshots",))["snapshots"]
-            except ResultsFileError as exc:  # this stage wrote it: predict those snapshots again
-                ctx.log(f"warning: {exc}; predicting {job.key} again")
-        if records is None:
-            host, member_hosts = hosts.get(group, (None, None)) if job.defect != "pristine" else (None, None)
+    n_written = 0
+    for phase in ("pristine", "defects"):
+        todo = []
+        for job in (j for j in jobs if (j.defect == "pristine") == (phase == "pristine")):
+            records = _read_done(ctx, job, done)
+            if records is None:
+                todo.append(job)
+                continue
+            n_total += _use(ctx, job, records, hosts)
+        tasks, owners = [], []
+        for job in todo:
+            host, member_hosts = hosts.get(_group(job), (None, None)) if job.defect != "pristine" else (None, None)
             count = s.electronic.snapshots_per_temperature if job.set == "production" else s.electronic.transfer_snapshots_per_temperature
-            frames = md_frames(ctx, job, count)
-            ctx.log(f"predicting {len(frames)} snapshots {k + 1}/{len(jobs)}: {job.key}"
-                    + (" (aligned to the pristine cell)" if host is not None else ""))
-            records = []
-            for i, frame in frames:
-                result, members, seconds = predict_gap_members(ctx, frame, host, member_hosts)
-                records.append(gap_record(result, members, frame=i, seconds=seconds, solver=result.solver))
-            atomic_write_json(path, {"defect": job.defect, "temperature_k": job.temperature_k, "cell_atoms": job.n_atoms,
-                                     "set": job.set, "host": host.to_dict() if host is not None else None,
-                                     "snapshots": records})
+            for i, frame in md_frames(ctx, job, count):
+                tasks.append((frame, host, member_hosts))
+                owners.append((job, i, host))
+        if not tasks:
+            continue
+        workers = min(local_workers(ctx), len(tasks))
+        ctx.log(f"predicting {len(tasks)} {phase} snapshots of {len(todo)} MD sets"
+                + (f" on {workers} worker processes" if workers > 1 else ""))
+        pending = {job.key: sum(1 for o in owners if o[0] is job) for job in todo}
+        collected: dict[str, dict[int, dict]] = {job.key: {} for job in todo}
+        for index, (result, members, seconds) in predict_gap_many(ctx, tasks):
+            job, frame, host = owners[index]
+            collected[job.key][index] = gap_record(result, members, frame=frame, seconds=seconds, solver=result.solver)
+            if len(collected[job.key]) < pending[job.key]:
+                continue
+            records = [collected[job.key][k] for k in sorted(collected[job.key])]
+            atomic_write_json(prediction_path(ctx, job), {"defect": job.defect, "temperature_k": job.temperature_k,
+                                                          "cell_atoms": job.n_atoms, "set": job.set,
+                                                          "host": host.to_dict() if host is not None else None,
+                                                          "snapshots": records})
             ctx.manifest.record_items(STAGE, [job.key])
-        if job.defect == "pristine" and uses_alignment(ctx) and records:
-            hosts[group] = host_references(records)
-        n_total += len(records)
+            n_written += 1
+            ctx.log(f"predicted {len(records)} snapshots of {job.key} ({n_written} MD sets done)"
+                    + (" (aligned to the pristine cell)" if host is not None else ""))
+            n_total += _use(ctx, job, records, hosts)
     return {"snapshots": n_total}
+
+
+def _group(job) -> tuple:
+    return (job.set, job.n_atoms, job.temperature_k)
+
+
+def _use(ctx: PipelineContext, job, records: list, hosts: dict) -> int:
+    """Keep a pristine job's records as the host of its group; the number of snapshots."""
+    if job.defect == "pristine" and uses_alignment(ctx) and records:
+        hosts[_group(job)] = host_references(records)
+    return len(records)
