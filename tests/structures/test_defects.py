@@ -129,3 +129,22 @@ def test_rattle_deterministic_and_prefix_stable(pristine64):
     disp = a[0].positions - pristine64.positions
     assert abs(disp.std() - 0.05) < 0.01
     assert np.array_equal(pristine64.positions, pristine_supercell("Ga", "As", A, 64, "cubic").positions)
+
+
+@pytest.mark.parametrize("name, shell", [("V_As", 4), ("As_Ga", 4), ("Ga_i", 4)])
+def test_defect_shell_in_the_two_atom_primitive_cell(name, shell):
+    """A cell smaller than the 6 Å search radius: the site marker sees its own periodic images, which are
+    no atoms of the cell. Every index is an atom; the shell is the 4 bonds (images of the cell's atoms)."""
+    from ase.build import bulk
+    from ase.neighborlist import neighbor_list
+
+    cell = make_defect(bulk("GaAs", "zincblende", a=5.65), parse_defect(name, "Ga", "As"))
+    found = defect_neighbours(cell)
+    assert all(0 <= k < len(cell) for k in found)
+    probe = cell.copy()
+    probe.append("H")
+    probe.positions[-1] = cell.info["defect_site"]
+    i, j, d = neighbor_list("ijd", probe, 2.6)
+    bond = (i == len(probe) - 1) & (j != len(probe) - 1) & (d > 1e-6)  # not the marker, not the defect atom on the site
+    assert np.count_nonzero(bond) == shell
+    assert {int(x) for x in j[bond]} <= set(found)

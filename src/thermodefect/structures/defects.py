@@ -129,8 +129,9 @@ def defect_neighbours(atoms: Atoms, cutoff_angstrom: float | None = None) -> lis
     probe.append("H")
     probe.positions[-1] = site
     i, j, d = neighbor_list("ijd", probe, 6.0)
-    mask = i == len(probe) - 1
-    host = (i != len(probe) - 1) & (j != len(probe) - 1)
+    marker = len(probe) - 1
+    mask = (i == marker) & (j != marker)  # in a cell under 6 Å the marker sees its own periodic images
+    host = (i != marker) & (j != marker)
     nearest = np.full(len(atoms), np.inf)
     np.minimum.at(nearest, i[host], d[host])
     j, d = j[mask], d[mask]
