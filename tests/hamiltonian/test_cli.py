@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import h5py
+import numpy as np
 from ase.io import write
 from typer.testing import CliRunner
 
@@ -72,6 +73,22 @@ def test_train_eval_predict(tmp_path):
     assert folders == ["structure-0000", "structure-0001"]
     with h5py.File(out / "structure-0001" / "hamiltonians.h5", "r") as f:
         assert "[0, 0, 0, 1, 1]" in f and f["[0, 0, 0, 1, 1]"].shape == (9, 9)
+
+    # The same prediction in the DeepH-dock layout reads back to the same blocks.
+    from thermodefect.data.deeph_dock import deeph_layout, read_deeph_any
+
+    dock = tmp_path / "pred-dock"
+    result = runner.invoke(app, ["ham", "predict", str(config), str(structures), "--model", str(models / "member-0"),
+                                 "--output", str(dock), "--layout", "deeph-dock"])
+    assert result.exit_code == 0, result.output
+    for name in folders:
+        assert deeph_layout(dock / name) == "deeph-dock" and deeph_layout(out / name) == "deeph"
+        legacy, docked = (read_deeph_any(folder / name).realspace[0].as_dict() for folder in (out, dock))
+        assert legacy.keys() == docked.keys()
+        assert all(np.allclose(legacy[k], docked[k], atol=1e-12) for k in legacy)
+    result = runner.invoke(app, ["ham", "predict", str(config), str(structures), "--model", str(models / "member-0"),
+                                 "--output", str(tmp_path / "x"), "--layout", "siesta"])
+    assert result.exit_code == 2 and "--layout must be one of deeph, deeph-dock" in result.output
 
 
 def test_missing_dataset_is_one_line_error(tmp_path):

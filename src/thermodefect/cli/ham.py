@@ -105,15 +105,20 @@ def register(app: typer.Typer) -> None:
         overlap_model: Optional[Path] = typer.Option(None, "--overlap-model", help="Overlap model (two-center JSON file or model directory); omitted = no overlaps.h5."),
         output: Path = typer.Option(..., "--output", "-o", help="Directory for one DeepH folder per frame."),
         n_electrons: float = typer.Option(0.0, "--n-electrons", help="Valence electrons recorded in info.json (0 = unknown)."),
+        layout: str = typer.Option("deeph", "--layout", help="Folder layout: deeph (legacy DeepH) or deeph-dock (DeepH-dock)."),
     ) -> None:
-        """Predict H(R) (and S(R)) and write DeepH-layout folders."""
+        """Predict H(R) (and S(R)) and write one DeepH folder per frame (legacy or DeepH-dock layout)."""
         from ase.io import read
 
         from thermodefect.data.deeph import write_deeph
+        from thermodefect.data.deeph_dock import write_deeph_dock
         from thermodefect.data.operators import HamiltonianSample
         from thermodefect.core.errors import UserInputError
         from thermodefect.hamiltonian import predict
 
+        writers = {"deeph": write_deeph, "deeph-dock": write_deeph_dock}
+        if layout not in writers:
+            raise UserInputError(f"--layout must be one of {', '.join(writers)}, got {layout!r}")
         s = load_config(config)
         _threads(s)
         from thermodefect.hamiltonian.recipe import load_overlap, load_predictor
@@ -138,7 +143,7 @@ def register(app: typer.Typer) -> None:
                                        realspace=(h_op, s_op),
                                        provenance={"model": str(model), "overlap_model": str(overlap_model or ""),
                                                    "source": f"{path}@{k}"})
-            folder = write_deeph(sample, output / f"structure-{n:04d}")
+            folder = writers[layout](sample, output / f"structure-{n:04d}")
             typer.echo(f"{folder}  {len(h_op.structure.numbers)} atoms, {h_op.n_edges} blocks")
 
     @ham_app.command("eval")
