@@ -208,6 +208,15 @@ def test_validation_section_lists_each_defect_and_the_overall_row(summary):
     assert ALIGNED_TEXT in body and "same MD snapshots" in body
 
 
+def test_validation_says_when_training_snapshots_were_left_out(summary):
+    import copy
+
+    assert "training structures" not in validation(summary)[2]
+    data = copy.deepcopy(summary)
+    data["validation"]["training_snapshots_left_out"] = 5
+    assert "5 of the predicted snapshots are Hamiltonian training structures; they are not validated" in validation(data)[2]
+
+
 def test_validation_overall_without_a_level_says_no_level():
     data = {"overall": {"n_snapshots": 4, "gap_mae_mev": 5.55, "level_mae_mev": None}}
     body = validation({"config": {}, "validation": data})[2]

@@ -113,10 +113,24 @@ def test_summary_and_report_contents(finished_run):
         assert row["gap_model_std_ev"] is not None  # two ensemble members
     validation = summary["validation"]
     assert {(c["defect"], c["temperature_k"]) for c in validation["curves"]} == {("pristine", 300.0), ("As_Ga", 300.0)}
-    assert validation["overall"]["n_snapshots"] == 4  # 2 predicted snapshots per (defect, T), all validated
+    # 4 predicted snapshots per (defect, T); those the Hamiltonian model trained on are not validated
+    assert 0 < validation["overall"]["n_snapshots"] == 8 - validation["training_snapshots_left_out"] < 8
     assert {r["cell_atoms"] for r in summary["accuracy"]} == {8, 64}
     html = (finished_run / "report" / "index.html").read_text()
     assert "data:image/png;base64" in html and "Temperature dependence" in html
+
+
+def test_validated_snapshots_are_held_out(finished_run):
+    """The Hamiltonian model trains on frames of the production trajectories it is validated on: none of
+    the validated snapshots may be one of its training structures, and each has its reference label."""
+    from thermodefect.data.hamiltonians import HamiltonianDataset
+
+    validation = json.loads((finished_run / "results" / "validation.json").read_text())
+    split = json.loads((finished_run / "results" / "hamiltonian_training_keys.json").read_text())
+    validated = [row["structure_key"] for row in validation["snapshots"]]
+    assert validated and not set(validated) & set(split["training"])
+    assert set(validated) <= set(HamiltonianDataset(finished_run / "data" / "hamiltonians.h5").keys())
+    assert validation["training_snapshots_left_out"] >= 0
 
 
 def test_rerun_does_nothing(finished_run):

@@ -433,6 +433,9 @@ def validation(summary: dict[str, Any]) -> Section:
         body += VALIDATED_TEXT.format(bound=fmt(data["validated_mae_mev"], 0))
     if data.get("edges"):
         body += f'\n<p class="edges">{edges_text(data["edges"])}.</p>'
+    if is_number(data.get("training_snapshots_left_out")) and data["training_snapshots_left_out"] > 0:
+        body += (f"\n<p>{fmt(data['training_snapshots_left_out'])} of the predicted snapshots are Hamiltonian training "
+                 "structures; they are not validated (the snapshots below are held out).</p>")
     cells = [
         [fmt(r.get("defect")), fmt(r.get("cell_atoms")), fmt(r.get("n_snapshots")),
          fmt(r.get("gap_mae_mev"), DECIMALS_MEV), fmt(r.get("vbm_mae_mev"), DECIMALS_MEV),

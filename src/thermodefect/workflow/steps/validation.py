@@ -3,7 +3,7 @@
 For each (defect, temperature) of ``temperatures.production_k`` at the
 production cell size, ``electronic.validation_snapshots_per_temperature``
 of the snapshots the ``predictions`` stage analysed (spread uniformly over
-them) are labelled by the reference. Both sides are analysed the same way:
+those the Hamiltonian model was not trained on) are labelled by the reference. Both sides are analysed the same way:
 band edges of a defect cell aligned to the pristine snapshots of the same
 temperature *of this subset* (the reference's own pristine labels for the
 reference, the model's predictions of those same structures for the model),
@@ -25,7 +25,7 @@ import numpy as np
 from thermodefect.core import keys
 from thermodefect.core.files import atomic_write_json
 from thermodefect.workflow.context import PipelineContext
-from thermodefect.workflow.rundata import frames_at, md_jobs, uses_alignment
+from thermodefect.workflow.rundata import frames_at, md_jobs, training_keys, uses_alignment
 from thermodefect.workflow.snapshots import uniform_picks
 from thermodefect.workflow.steps.predictions import prediction_path
 
@@ -106,22 +106,32 @@ def per_defect(rows: list[dict]) -> list[dict]:
             for (defect, n), members in sorted(groups.items())]
 
 
-def _validation_frames(ctx: PipelineContext):
-    """``[(job, record, atoms)]``: the validated snapshots, pristine first within each temperature."""
+def _validation_frames(ctx: PipelineContext) -> tuple[list, int]:
+    """``([(job, record, atoms)], n_trained)``: the validated snapshots, pristine first within each temperature.
+
+    The Hamiltonian model trains on frames of the same production trajectories, so a snapshot the
+    model was trained on is never validated: they are taken from the other predicted snapshots
+    (``n_trained`` = how many predicted snapshots were training structures and so left out).
+    """
+    from thermodefect.core.keys import structure_key
     from thermodefect.core.results import read_results_json
 
     s = ctx.settings
     wanted = s.electronic.validation_snapshots_per_temperature
+    trained = set(training_keys(ctx)["training"])
     jobs = [j for j in md_jobs(ctx) if j.set == "production" and j.temperature_k in s.temperatures.production_k]
     jobs.sort(key=lambda j: (j.temperature_k, j.defect != "pristine", j.defect))
-    out = []
+    out, n_trained = [], 0
     for job in jobs:
         records = read_results_json(prediction_path(ctx, job), "predictions", required=("snapshots",))["snapshots"]
-        chosen = [records[k] for k in uniform_picks(len(records), wanted)]
-        for record, atoms in zip(chosen, frames_at(ctx, job, [r["frame"] for r in chosen])):
+        unseen = [(r, a) for r, a in zip(records, frames_at(ctx, job, [r["frame"] for r in records]))
+                  if structure_key(a) not in trained]
+        n_trained += len(records) - len(unseen)
+        for k in uniform_picks(len(unseen), wanted):
+            record, atoms = unseen[k]
             atoms.info.update({keys.DEFECT: job.defect, keys.TEMPERATURE_K: job.temperature_k, keys.CONFIG_TYPE: "validation"})
             out.append((job, record, atoms))
-    return out
+    return out, n_trained
 
 
 def validation_stage(ctx: PipelineContext) -> dict:
@@ -134,7 +144,9 @@ def validation_stage(ctx: PipelineContext) -> dict:
     from thermodefect.reference.labelling import label_structures
 
     s = ctx.settings
-    frames = _validation_frames(ctx) if s.electronic.validation_snapshots_per_temperature else []
+    frames, n_trained = _validation_frames(ctx) if s.electronic.validation_snapshots_per_temperature else ([], 0)
+    if n_trained:
+        ctx.log(f"validation: {n_trained} predicted snapshots are Hamiltonian training structures and are not validated")
     if frames:
         ctx.log(f"labelling {len(frames)} MD snapshots with the reference to validate the model over temperature")
         label_structures([a for _, _, a in frames], s.reference.hamiltonian, ctx.run, what=("hamiltonian",),
@@ -165,9 +177,10 @@ def validation_stage(ctx: PipelineContext) -> dict:
                 ref_result = realign(ref_result, ref_host, tolerance)
                 model_result = realign(model_result, model_host, tolerance)
             rows.append(compare_snapshot(_side(ref_result), _side(model_result), defect=job.defect, temperature_k=t,
-                                         cell_atoms=job.n_atoms, frame=record["frame"]))
+                                         cell_atoms=job.n_atoms, frame=record["frame"], structure_key=structure_key(atoms)))
     levels = [e for r in rows for e in r["level_errors_mev"]]
     result = {"edges": "aligned" if aligned else "cell", "validated_mae_mev": VALIDATED_MAE_MEV,
+              "training_snapshots_left_out": n_trained,
               "snapshots": rows, "curves": curves(rows), "summary": per_defect(rows),
               "overall": {"n_snapshots": len(rows), "gap_mae_mev": _mean([r["gap_error_mev"] for r in rows]),
                           "level_mae_mev": _mean(levels)}}
