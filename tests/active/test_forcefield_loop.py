@@ -127,3 +127,38 @@ def test_ramp_schedule_explores_one_temperature_per_round(tmp_path):
     assert [al.exploration_temperatures(k) for k in range(2)] == [[300.0, 500.0, 700.0]] * 2
     settings.forcefield_al.temperature_schedule = "ramp"
     assert [al.exploration_temperatures(k) for k in range(5)] == [[300.0], [500.0], [700.0], [700.0], [700.0]]
+
+
+def test_info_read_back_from_extxyz_keeps_its_integers(tmp_path):
+    from ase.io import read, write
+
+    from thermodefect.core.keys import scalar_info
+
+    atoms = bulk("GaAs", "zincblende", a=5.65)
+    atoms.info.update(md_step=40, time_fs=80.0, defect="pristine", flag=True, site=[0.0, 0.0, 0.0])
+    write(tmp_path / "frame.extxyz", atoms)
+    back = read(tmp_path / "frame.extxyz")
+    assert type(back.info["md_step"]) is not int  # NumPy's integer: what the old filter dropped
+    info = scalar_info(back.info)
+    assert info["md_step"] == 40 and type(info["md_step"]) is int
+    assert info["time_fs"] == 80.0 and info["defect"] == "pristine" and "site" not in info
+
+
+def test_balanced_selection_spreads_picks_along_each_trajectory(tmp_path):
+    """Pool frames keep their MD step, so a trajectory gives more than one frame when they are far enough apart."""
+    settings = _settings(tmp_path).model_copy(deep=True)
+    settings.forcefield_al.max_selected_per_round = 4
+    settings.forcefield_al.min_selection_separation_steps = 5
+    settings.forcefield_al.max_rounds = 1
+    settings.forcefield_al.test_snapshots_per_defect = 0
+    run = RunDirectory.create(settings.run.directory, "config")
+    from thermodefect.workflow.forcefield_hooks import forcefield_paths
+
+    al = loop.ForceFieldActiveLearning(settings, _cells(), loop.MaceHooks(CountingAlbeLabeller(), settings.forcefield),
+                                       forcefield_paths(run), run.manifest, progress=False)
+    al._labels(0)
+    pool = al._pool(0, al._train(0))
+    assert sorted((a.info["defect"], a.info["md_step"]) for a in pool) == [
+        ("V_As", 5), ("V_As", 10), ("pristine", 5), ("pristine", 10)]
+    # Steps 5 and 10 of one run are 5 steps apart: both may be taken (all four frames, cap 4).
+    assert sorted(al._select(0, pool)) == [0, 1, 2, 3]

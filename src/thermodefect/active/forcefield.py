@@ -50,6 +50,7 @@ from ase.io import read, write
 
 from thermodefect.active.selection import select_above_threshold, select_balanced
 from thermodefect.core import keys
+from thermodefect.core.keys import scalar_info
 from thermodefect.core.files import atomic_write_json, replace_atomically
 from thermodefect.core.results import read_results_json
 from thermodefect.core.seeds import derived_seed
@@ -138,7 +139,7 @@ def _write(path: Path, frames: list[Atoms]) -> None:
 def _clean(atoms: Atoms) -> Atoms:
     """Positions, cell, species and scalar info only (no calculator, no momenta)."""
     out = Atoms(atoms.get_chemical_symbols(), positions=atoms.positions, cell=atoms.cell, pbc=atoms.pbc)
-    out.info = {k: v for k, v in atoms.info.items() if isinstance(v, (str, int, float))}
+    out.info = scalar_info(atoms.info)
     return out
 
 

@@ -8,6 +8,7 @@ periodicity. Datasets use the key to skip structures already labelled.
 from __future__ import annotations
 
 import hashlib
+import numbers
 
 import numpy as np
 
@@ -39,3 +40,19 @@ TEMPERATURE_K = "temperature_k"  # float, K, MD temperature the structure was sa
 CONFIG_TYPE = "config_type"  # str, where the structure came from: "rattled", "md", "transfer" ...
 POOL_KEY = "pool_key"  # str, the active-learning pool entry the structure was labelled for
 DEFECT_INFO = (DEFECT, DEFECT_SITE, DEFECT_INDEX, INTERSTITIAL_SITE)  # what an MD frame inherits from its cell
+
+
+def scalar_info(info: dict) -> dict:
+    """The string and number entries of an ``atoms.info`` (NumPy scalars as Python numbers).
+
+    Structures read back from extended XYZ carry their integers as ``np.int64``,
+    which is no ``int``: a filter on ``(str, int, float)`` silently drops them
+    (an MD frame's ``md_step``, for one).
+    """
+    out = {}
+    for key, value in info.items():
+        if isinstance(value, np.generic) and np.ndim(value) == 0:
+            value = value.item()
+        if isinstance(value, (str, numbers.Number)):
+            out[key] = value
+    return out

@@ -37,6 +37,7 @@ from ase.calculators.calculator import Calculator
 from thermodefect.dynamics.thermostats import get_thermostat
 from thermodefect.core.results import read_results_json
 from thermodefect.core.files import atomic_write_json
+from thermodefect.core.keys import scalar_info
 
 
 @dataclass(frozen=True)
@@ -168,7 +169,7 @@ def _initial_velocities(atoms: Atoms, temperature_k: float, rng: np.random.Gener
 def _frame(atoms: Atoms, step: int, md: Any, target_k: float) -> Atoms:
     frame = Atoms(atoms.get_chemical_symbols(), positions=atoms.positions, cell=atoms.cell, pbc=atoms.pbc)
     frame.set_momenta(atoms.get_momenta(), apply_constraint=False)
-    frame.info = {k: v for k, v in atoms.info.items() if isinstance(v, (str, int, float))}
+    frame.info = scalar_info(atoms.info)
     frame.info.update(
         md_step=step,
         time_fs=step * md.timestep_fs,

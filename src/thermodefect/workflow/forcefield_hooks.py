@@ -23,7 +23,7 @@ def reference_label_fn(settings, run: RunDirectory, progress: bool = True) -> La
     recomputed); returns the labelled copies of the structures that succeeded.
     """
     from thermodefect.core.executors import get_executor
-    from thermodefect.core.keys import structure_key
+    from thermodefect.core.keys import scalar_info, structure_key
     from thermodefect.data.forces import KEY_INFO, ForcesDataset
     from thermodefect.reference.labelling import label_structures
 
@@ -36,7 +36,7 @@ def reference_label_fn(settings, run: RunDirectory, progress: bool = True) -> La
             labelled = by_key.get(structure_key(atoms))
             if labelled is not None:
                 labelled = labelled.copy()
-                labelled.info.update({k: v for k, v in atoms.info.items() if isinstance(v, (str, int, float))})
+                labelled.info.update(scalar_info(atoms.info))
                 out.append(labelled)
         return out
 
