@@ -337,6 +337,10 @@ class ForceFieldALSettings(_Section):
     # frames, wherever they are (can spend a round on neighbouring frames of one run).
     selection: Literal["balanced", "uncertainty"] = "balanced"
     min_selection_separation_steps: NonNegativeStepCount = 100
+    # Rounds after the first: None trains every member from scratch for forcefield.max_num_epochs
+    # on all labels; N continues each member from the previous round's same member (mace-torch's
+    # naive fine-tuning: its weights and E0s, forcefield.finetune_learning_rate) for N epochs.
+    warm_start_epochs: Count | None = None
     # The published test: MD of the final model at test_temperature_k, test_snapshots_per_defect
     # frames per defect, labelled by the reference (results/ff_al_final_test.json), besides the
     # fixed test set of the round-0 model's MD that every round is measured on.

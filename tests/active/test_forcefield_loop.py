@@ -162,3 +162,23 @@ def test_balanced_selection_spreads_picks_along_each_trajectory(tmp_path):
         ("V_As", 5), ("V_As", 10), ("pristine", 5), ("pristine", 10)]
     # Steps 5 and 10 of one run are 5 steps apart: both may be taken (all four frames, cap 4).
     assert sorted(al._select(0, pool)) == [0, 1, 2, 3]
+
+
+def test_warm_start_continues_round_k_from_round_k_minus_1(tmp_path, monkeypatch):
+    settings = _settings(tmp_path).model_copy(deep=True)
+    settings.forcefield_al.warm_start_epochs = 1
+    settings.forcefield_al.test_snapshots_per_defect = 0
+    run = RunDirectory.create(settings.run.directory, "config")
+    starts, real_train = [], loop.train_ensemble
+
+    def recording_train(ff, train_file, output_dir, seed, **kw):
+        starts.append((output_dir.name, kw.get("start_from"), kw.get("start_epochs")))
+        return real_train(ff, train_file, output_dir, seed, **kw)
+
+    monkeypatch.setattr(loop, "train_ensemble", recording_train)
+    summary = run_forcefield_al(settings, run, _cells(), CountingAlbeLabeller(), log=lambda message: None, progress=False)
+    assert summary["rounds"] == 2
+    round_0 = run.root / "models" / "ff" / "round-0"
+    assert starts[0] == ("round-0", None, 1)
+    assert starts[1][0] == "round-1" and starts[1][2] == 1
+    assert [p.resolve() for p in starts[1][1]] == [(round_0 / f"model-{k}.model").resolve() for k in range(2)]

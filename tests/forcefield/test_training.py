@@ -76,3 +76,25 @@ def test_training_levers_reach_mace_torch_and_stage_two_is_the_trained_model(tmp
     path = train_model(ff, albe_training_file, tmp_path / "two", seed=3)
     assert path == tmp_path / "two" / "model.model" and not (tmp_path / "two" / "model_stagetwo.model").exists()
     assert "Stage Two" in (tmp_path / "two" / "model.console.log").read_text()
+
+
+def test_warm_start_continues_each_member_from_its_own_start(tmp_path, albe_training_file, tiny_mace):
+    """Member k continues start_from[k]: at a vanishing learning rate its weights stay those of its start."""
+    import torch
+
+    starts = train_ensemble(tiny_mace, albe_training_file, tmp_path / "round-0", seed=5)
+    frozen = tiny_mace.model_copy(update={"finetune_learning_rate": 1e-12, "stage_two": False})
+    assert training.warm_start_settings(frozen, starts[0], 3).e0s == "foundation"
+    warm = train_ensemble(frozen, albe_training_file, tmp_path / "round-1", seed=9, start_from=starts, start_epochs=1)
+
+    def weights(path):
+        # Our own trained files. The state dict, not parameters(): the continued model trains the
+        # radial Bessel weights that the first one held fixed.
+        state = torch.load(path, map_location="cpu", weights_only=False).state_dict()
+        return torch.cat([state[k].detach().double().reshape(-1) for k in sorted(state) if state[k].is_floating_point()])
+
+    for start, member in zip(starts, warm):
+        assert torch.allclose(weights(member), weights(start), atol=1e-6)
+    assert not torch.allclose(weights(warm[0]), weights(warm[1]), atol=1e-6)  # each from its own member
+    with pytest.raises(training.ForceFieldError, match="one model per ensemble member"):
+        train_ensemble(frozen, albe_training_file, tmp_path / "bad", seed=9, start_from=starts[:1], start_epochs=1)

@@ -5,7 +5,9 @@ Round 0 trains an ensemble on randomly displaced defect cells. Every round K:
 1. labels   — round 0: the displaced cells; round K > 0: the configurations
               selected in round K-1, labelled by ``hooks.label``. Saved to
               ``models/ff/round-K/labels.extxyz`` before anything else.
-2. train    — ``hooks.train``: an ensemble on all labels so far (``train.extxyz``).
+2. train    — ``hooks.train``: an ensemble on all labels so far (``train.extxyz``),
+              from scratch, or (``warm_start_epochs``, round K > 0) each
+              member continued from its round K-1 weights.
 3. evaluate — errors on a held-out test set (MD snapshots at
               ``test_temperature_k`` driven by the round-0 model, labelled by
               the reference once): ``results/ff_al_round-K.json``.
@@ -72,11 +74,13 @@ class ForceFieldALHooks(Protocol):
         """Label structures: copies with ``info["REF_energy"]`` (eV) and ``arrays["REF_forces"]`` (eV/Å); failures may be dropped."""
 
     def train(self, train_file: Path, round_dir: Path, seed: int, keep: Callable[[Path], bool],
-              trained: Callable[[Path], None]) -> None:
+              trained: Callable[[Path], None], start_from: list[Path] | None = None, start_epochs: int | None = None) -> None:
         """Train (or resume) the ensemble of a round on ``train_file``, writing ``round_dir/model-K.model``.
 
         A model file for which ``keep`` says yes is kept (resume); every model
-        written is passed to ``trained`` at once.
+        written is passed to ``trained`` at once. With ``start_from`` member K
+        continues from ``start_from[K]`` for ``start_epochs`` epochs
+        (``forcefield_al.warm_start_epochs``).
         """
 
 
@@ -97,10 +101,11 @@ class MaceHooks:
         return self.label_fn(structures)
 
     def train(self, train_file: Path, round_dir: Path, seed: int, keep: Callable[[Path], bool],
-              trained: Callable[[Path], None]) -> None:
+              trained: Callable[[Path], None], start_from: list[Path] | None = None, start_epochs: int | None = None) -> None:
         isolated = self.isolated_energies() if self.forcefield.e0s == "isolated" and self.isolated_energies else None
         train_ensemble(self.forcefield, train_file, round_dir, seed=seed, keep=keep, trained=trained,
-                       isolated_energies_ev=isolated, workers=self.workers)
+                       isolated_energies_ev=isolated, workers=self.workers,
+                       start_from=start_from, start_epochs=start_epochs)
 
 
 @dataclass(frozen=True)
@@ -228,8 +233,10 @@ class ForceFieldActiveLearning:
         if not self._done(f"round-{k}/trained"):
             train = [a for j in range(k + 1) for a in _read(self.paths.round_dir(j) / "labels.extxyz")]
             _write(folder / "train.extxyz", train)
+            start_from = self.model_paths(k - 1) if k > 0 and self.al.warm_start_epochs else None
             self.hooks.train(folder / "train.extxyz", folder, self._seed("train", k), keep=self.manifest.holds,
-                             trained=lambda path: self.manifest.record_files([path]))
+                             trained=lambda path: self.manifest.record_files([path]), start_from=start_from,
+                             start_epochs=self.al.warm_start_epochs)
             self._mark(f"round-{k}/trained")
         return ForceFieldEnsemble(self.model_paths(k), device=ff.device, default_dtype=ff.default_dtype, baseline=ff.baseline)
 

@@ -13,7 +13,7 @@ pickles without restriction, so nothing it loads comes from outside this
 process: its checkpoints go to a fresh private folder per model (removed
 after training), and a foundation model is first rebuilt from its weights by
 :func:`~thermodefect.forcefield.model_files.rewrite_mace_model` into
-``<output_dir>/foundation.model``.
+``<output_dir>/<name>.foundation.model``.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ import sys
 import tempfile
 import traceback
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Mapping, Sequence
 
 from thermodefect.core.errors import describe
 from thermodefect.forcefield.model_files import PICKLE_NOTE, ForceFieldError, rewrite_mace_model
@@ -195,7 +195,7 @@ def train_model(
     foundation = None
     if ff.foundation_model:
         source = resolve_foundation_model(ff.foundation_model)
-        foundation = str(rewrite_mace_model(source, output_dir / "foundation.model"))
+        foundation = str(rewrite_mace_model(source, output_dir / f"{name}.foundation.model"))
         print("note: " + PICKLE_NOTE.format(path=source), file=sys.stderr, flush=True)
     valid_file = Path(valid_file) if valid_file else None
     if ff.baseline != "none":
@@ -270,6 +270,8 @@ def train_ensemble(
     trained: Callable[[Path], None] = lambda path: None,
     isolated_energies_ev: Mapping[str, float] | None = None,
     workers: int = 1,
+    start_from: Sequence[str | Path] | None = None,
+    start_epochs: int | None = None,
 ) -> list[Path]:
     """Train ``ff.ensemble_size`` models differing only in seed (``seed + k``).
 
@@ -280,11 +282,18 @@ def train_ensemble(
     ``workers > 1`` trains that many members at once, each in its own
     process with one thread: the members are independent, and on a few cores
     a small MACE model trains faster per core on one thread than on many.
+    ``start_from`` (one model file per member) continues member k from
+    ``start_from[k]`` instead: :func:`warm_start_settings`, ``start_epochs``
+    epochs (default ``ff.max_num_epochs``).
     """
     from thermodefect.core.executors import LocalExecutor
 
     paths = [Path(output_dir) / f"model-{k}.model" for k in range(ff.ensemble_size)]
-    jobs = [(ff, str(train_file), str(output_dir), seed + k, f"model-{k}", valid_file and str(valid_file),
+    if start_from is not None and len(start_from) != len(paths):
+        raise ForceFieldError(f"warm start needs one model per ensemble member: {len(start_from)} for {len(paths)}")
+    member = [ff if start_from is None else warm_start_settings(ff, start_from[k], start_epochs or ff.max_num_epochs)
+              for k in range(len(paths))]
+    jobs = [(member[k], str(train_file), str(output_dir), seed + k, f"model-{k}", valid_file and str(valid_file),
              dict(isolated_energies_ev or {})) for k, path in enumerate(paths) if not keep(path)]
     workers = max(1, min(workers, len(jobs)))
     with LocalExecutor(workers) as executor:
@@ -294,6 +303,19 @@ def train_ensemble(
                     f"training an ensemble member failed ({type(result).__name__}: {describe(result)})") from None
             trained(Path(result))
     return paths
+
+
+def warm_start_settings(ff: Any, start: str | Path, epochs: int) -> Any:
+    """``ff`` for continuing the MACE model ``start`` on new labels (mace-torch's naive fine-tuning).
+
+    Its architecture, weights and (for ``e0s = "average"``, which a refit on
+    the new labels would move) E0s are kept; ``epochs`` epochs at
+    ``ff.finetune_learning_rate``, no replay set.
+    """
+    update = {"foundation_model": str(start), "max_num_epochs": int(epochs), "replay_file": None}
+    if ff.e0s == "average":
+        update["e0s"] = "foundation"
+    return ff.model_copy(update=update)
 
 
 def _train_member(job: tuple) -> str:
