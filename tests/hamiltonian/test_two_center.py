@@ -247,3 +247,26 @@ def test_shift_invariant_training_pins_the_absolute_energies(tmp_path):
     assert abs(mean_error(loaded)) < 0.1 * shift_ev
     loaded.potential_offset.zero_()
     assert abs(mean_error(loaded)) > 0.3 * shift_ev  # what the loss alone leaves
+
+
+def test_large_cell_helpers_add_in_place_and_keep_no_baseline_copy():
+    """The prediction's memory savers change no number: in-place sums, the potential term, no held H baseline."""
+    from thermodefect.hamiltonian.graph import build_graph
+    from thermodefect.hamiltonian.two_center import ScaledTwoCenterModel, add_blocks
+
+    overlap = _true_model(seed=8)
+    scaled = ScaledTwoCenterModel(overlap, knot_spacing_angstrom=1.0)
+    scaled.coefficients = np.random.default_rng(2).normal(size=scaled.n_unknowns)
+    atoms = _cell(seed=5)
+    base = scaled.operator(atoms)
+    assert getattr(scaled, "_blocks_cache", None) is None  # built per structure, not held
+    assert overlap.operator(atoms).blocks is overlap.operator(atoms).blocks  # the overlap is held (S, H, potentials)
+    short = build_graph(Structure.from_atoms(atoms), 4.0)
+    extra = np.random.default_rng(3).normal(size=(short.n_edges, 4, 4))
+    copied = add_blocks(base, short, extra)
+    own = base.blocks.copy()
+    from thermodefect.data.operators import BlockOperator
+
+    summed = add_blocks(BlockOperator(base.structure, dict(base.basis), base.edge_index, base.cell_shift, own), short, extra, in_place=True)
+    assert summed.blocks is own and np.array_equal(summed.blocks, copied.blocks)
+    assert not np.array_equal(copied.blocks, base.blocks)  # the copy left the baseline alone

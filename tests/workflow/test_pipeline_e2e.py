@@ -133,6 +133,20 @@ def test_validated_snapshots_are_held_out(finished_run):
     assert validation["training_snapshots_left_out"] >= 0
 
 
+def test_overlap_predictor_is_the_hamiltonian_baselines_own(finished_run):
+    """The overlap model file and the Hamiltonian's two-center baseline hold the same fit: loaded as one
+    instance, so a structure's overlap blocks are computed once for S, the H baseline and its potential term."""
+    from thermodefect.core.rundir import RunDirectory
+    from thermodefect.settings import load_settings
+    from thermodefect.workflow.context import PipelineContext
+    from thermodefect.workflow.rundata import load_predictors
+
+    run = RunDirectory(finished_run)
+    ctx = PipelineContext(settings=load_settings(finished_run / "config.toml"), run=run, manifest=run.manifest, log=lambda m: None)
+    ham, overlap = load_predictors(ctx)
+    assert overlap is not None and overlap is ham.two_center.overlap
+
+
 def test_rerun_does_nothing(finished_run):
     before = _labels(finished_run)
     result = _run(finished_run.parent)

@@ -95,9 +95,12 @@ def _singular_message(smallest: float, min_eigenvalue: float) -> str:
 
 def _above(s_dense: np.ndarray, min_eigenvalue: float) -> bool:
     """True when every eigenvalue of the Hermitian ``s_dense`` exceeds ``min_eigenvalue`` (a Cholesky test)."""
-    shifted = s_dense - min_eigenvalue * np.eye(s_dense.shape[0])
+    # One n x n copy, factorized in place (an identity and a separate factor would be two more:
+    # 650 MB each for the 9,000 orbitals of a 1000-atom cell).
+    shifted = np.array(s_dense, copy=True)
+    shifted[np.diag_indices_from(shifted)] -= min_eigenvalue
     try:
-        la.cholesky(shifted, lower=True, check_finite=False)
+        la.cholesky(shifted, lower=True, overwrite_a=True, check_finite=False)
     except la.LinAlgError:
         return False
     return True
@@ -137,6 +140,8 @@ def solve_dense(
     """
     h_dense = h.toarray() if sp.issparse(h) else np.asarray(h)
     s_dense = None if s is None else (s.toarray() if sp.issparse(s) else np.asarray(s))
+    # Dense copies made here may be overwritten by LAPACK; the caller's own arrays may not.
+    own_h, own_s = sp.issparse(h), s is not None and sp.issparse(s)
     if subset is not None:
         subset = (max(0, int(subset[0])), min(h_dense.shape[0] - 1, int(subset[1])))
     # Dense checks only: a sparse LU of a long-ranged (filled) overlap costs far more memory than eigh.
@@ -146,7 +151,7 @@ def solve_dense(
         smallest = float(la.eigvalsh(s_dense, subset_by_index=[0, 0])[0])
         raise OverlapError(_singular_message(smallest, min_overlap_eigenvalue))
     try:
-        energies, vectors = la.eigh(h_dense, s_dense, subset_by_index=subset)
+        energies, vectors = la.eigh(h_dense, s_dense, subset_by_index=subset, overwrite_a=own_h, overwrite_b=own_s)
     except la.LinAlgError as exc:
         raise OverlapError(f"overlap matrix is not positive definite ({exc})") from None
     first = 0 if subset is None else subset[0]

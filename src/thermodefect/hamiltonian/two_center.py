@@ -84,6 +84,8 @@ def _angular(l1: int, l2: int, big_l: int, y: np.ndarray) -> np.ndarray:
 class TwoCenterModel:
     """Two-center operator for the elements of ``basis`` (atomic number -> irreps string)."""
 
+    caches_blocks = True  # keep the last graph's edge blocks (see edge_blocks)
+
     def __init__(self, basis: dict[int, str], cutoff_angstrom: float = 21.0, r_min_angstrom: float = 1.2,
                  knot_spacing_angstrom: float = 0.25, target: str = "overlap"):
         if cutoff_angstrom <= r_min_angstrom + 4 * knot_spacing_angstrom:
@@ -198,12 +200,16 @@ class TwoCenterModel:
     def edge_blocks(self, graph: CrystalGraph) -> np.ndarray:
         """Blocks of every edge of ``graph``, (n_edges, max_orb, max_orb), read-only.
 
-        The blocks of the last graph are kept: the overlap of a structure is
-        needed for S, for the overlap-scaled H baseline and for its potential
-        term, and each member of an ensemble asks again.
+        The blocks of the last graph are kept (``caches_blocks``): the overlap
+        of a structure is needed for S, for the overlap-scaled H baseline and
+        for its potential term, and each member of an ensemble asks again.
         """
         import weakref
 
+        if not self.caches_blocks:
+            out = self._edge_blocks(graph)
+            out.flags.writeable = False
+            return out
         coefficients = self._coefficient_arrays()
         cached = getattr(self, "_blocks_cache", None)
         if cached is not None and cached[0]() is graph and all(a is b for a, b in zip(cached[1], coefficients)):
@@ -432,6 +438,10 @@ class ScaledTwoCenterModel(TwoCenterModel):
     knots, and Γ-folded data pin it down far better than a free Slater-Koster fit.
     """
 
+    # Built once per structure by the prediction's assembly; held on, the blocks would double the
+    # memory of a large cell (1.1 GB per array at 1000 atoms and 21 Å).
+    caches_blocks = False
+
     def __init__(self, overlap: TwoCenterModel, knot_spacing_angstrom: float = 0.5, target: str = "hamiltonian"):
         if isinstance(overlap, ScaledTwoCenterModel) or overlap.target != "overlap":
             raise UserInputError("the overlap-scaled form needs a two-center overlap model")
@@ -514,8 +524,11 @@ def fit_overlap_from_pairs(reference, basis: dict[int, str], cutoff_angstrom: fl
     return model
 
 
-def add_blocks(op: BlockOperator, graph: CrystalGraph, blocks: np.ndarray) -> BlockOperator:
-    """``op`` plus padded ``blocks`` on the edges of ``graph`` (every one of which ``op`` must have)."""
+def add_blocks(op: BlockOperator, graph: CrystalGraph, blocks: np.ndarray, in_place: bool = False) -> BlockOperator:
+    """``op`` plus padded ``blocks`` on the edges of ``graph`` (every one of which ``op`` must have).
+
+    ``in_place``: add into ``op.blocks`` (the caller's own array) instead of a copy.
+    """
     from thermodefect.hamiltonian.graph import encode_edges, match_edges
 
     n_atoms = len(op.structure.numbers)
@@ -524,7 +537,7 @@ def add_blocks(op: BlockOperator, graph: CrystalGraph, blocks: np.ndarray) -> Bl
                         encode_edges(graph.edge_index, graph.cell_shift, n_atoms, span))
     if np.any(where < 0):
         raise ValueError("an edge of the network is beyond the two-center cutoff; the network cutoff must not exceed it")
-    total = op.blocks.copy()
+    total = op.blocks if in_place else op.blocks.copy()
     m = min(total.shape[1], blocks.shape[1])
     total[where, :m, :m] += blocks[:, :m, :m]
     return BlockOperator(op.structure, dict(op.basis), op.edge_index, op.cell_shift, total)

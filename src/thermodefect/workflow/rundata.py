@@ -166,7 +166,14 @@ def _load_predictor_files(files: PredictorFiles):
     from thermodefect.hamiltonian.recipe import load_overlap, load_predictor
 
     ham = load_predictor(files.hamiltonian, files.device)
-    return ham, (load_overlap(files.overlap, files.device) if files.overlap is not None else None)
+    overlap = load_overlap(files.overlap, files.device) if files.overlap is not None else None
+    # The Hamiltonian's two-center baseline carries the same overlap fit: one instance, so the
+    # overlap blocks of a structure are computed and held once for S, the H baseline and its
+    # potential term (two copies are 1.1 GB each at 1000 atoms).
+    base = getattr(getattr(ham, "two_center", None), "overlap", None)
+    if overlap is not None and base is not None and type(base) is type(overlap) and base.to_dict() == overlap.to_dict():
+        overlap = base
+    return ham, overlap
 
 
 def load_predictors(ctx: PipelineContext):
