@@ -149,8 +149,11 @@ def test_host_carriers_shown_when_nonzero(electrons, holes, text):
 def test_warnings_listed_under_the_table_of_their_cell(page_of_fixture):
     thermal = _sections(page_of_fixture)["thermal"]
     warnings = re.findall(r'<div class="warnings">(.*?)</div>', thermal, flags=re.S)
-    assert len(warnings) == 1
+    # The 128-atom table's thermal warning, and the 250-atom transfer cell, which the fixture never compares
+    # with the reference.
+    assert len(warnings) == 2
     assert "<li>As_Ga, 300 K: gap: mean rests on 1.4 independent snapshots (of 50)" in warnings[0]
+    assert "250 atoms): no snapshot of this cell size was compared with the reference" in warnings[1]
     assert thermal.index("128 atoms") < thermal.index('class="warnings"') < thermal.index("250 atoms")
 
 
@@ -414,3 +417,21 @@ def test_formatting_of_missing_and_uncertain_numbers():
     row["gap_sem_ev"] = float("nan")  # a hand-edited summary: shown as missing, never as "nan"
     body = temperature_dependence({"config": {}, "thermal": [row]})[2]
     assert "<td>0.950 ± 0.0058</td><td>0.024</td><td>—</td>" in body
+
+
+def test_a_cell_size_never_compared_with_the_reference_is_reported_unchecked(summary):
+    import copy
+
+    from tests.report.conftest import TRANSFER_ATOMS as transfer_atoms
+    from thermodefect.report.sections import UNCOMPARED
+
+    data = copy.deepcopy(summary)
+    data["accuracy"] = [r for r in data["accuracy"] if r.get("cell_atoms") != transfer_atoms]
+    thermal = temperature_dependence(data)[2]
+    table = thermal.split(f"<h3>{transfer_atoms} atoms")[1]
+    assert f"As_Ga ({transfer_atoms} atoms): {UNCOMPARED}" in table
+    assert UNCOMPARED not in thermal.split(f"<h3>{transfer_atoms} atoms")[0]  # the validated cell size
+    assert UNCOMPARED in validation(data)[2]
+    # One reference comparison of that size (the accuracy stage's transfer check) is enough.
+    data["accuracy"].append({"defect": "As_Ga", "temperature_k": 300.0, "cell_atoms": transfer_atoms, "n": 1})
+    assert UNCOMPARED not in temperature_dependence(data)[2] + validation(data)[2]

@@ -353,7 +353,19 @@ def unvalidated(summary: dict[str, Any]) -> dict[tuple[Any, Any], list[str]]:
                 out.setdefault((row.get("defect"), row.get("cell_atoms")), []).append(
                     f"{what}: model vs reference MAE {fmt(value, DECIMALS_MEV)} meV on "
                     f"{fmt(row.get('n_snapshots'))} snapshots (> {fmt(bound, 0)} meV), not validated")
+    # A cell size the run never compared with the reference (no validation row, no accuracy row):
+    # its numbers are the model's alone, e.g. transfer cells without transfer_reference_snapshots.
+    compared = {r.get("cell_atoms") for r in (data.get("summary") or []) if isinstance(r, dict)}
+    compared |= {r.get("cell_atoms") for r in (summary.get("accuracy") or []) if isinstance(r, dict)}
+    for row in summary.get("thermal") or []:
+        if isinstance(row, dict) and row.get("cell_atoms") not in compared:
+            reasons = out.setdefault((row.get("defect"), row.get("cell_atoms")), [])
+            if UNCOMPARED not in reasons:
+                reasons.append(UNCOMPARED)
     return out
+
+
+UNCOMPARED = "no snapshot of this cell size was compared with the reference in this run: its gap and levels are unchecked"
 
 
 def _unvalidated_items(summary: dict[str, Any], size: Any = None) -> list[str]:
