@@ -148,9 +148,17 @@ def validation_stage(ctx: PipelineContext) -> dict:
     if n_trained:
         ctx.log(f"validation: {n_trained} predicted snapshots are Hamiltonian training structures and are not validated")
     if frames:
+        from thermodefect.core.executors import get_executor
+
         ctx.log(f"labelling {len(frames)} MD snapshots with the reference to validate the model over temperature")
-        label_structures([a for _, _, a in frames], s.reference.hamiltonian, ctx.run, what=("hamiltonian",),
-                         metadata=[{k: a.info[k] for k in METADATA if k in a.info} for _, _, a in frames])
+        # On the configured workers, as the active-learning labels are (not timed here, unlike the accuracy check).
+        executor = get_executor(s.compute, ctx.run.parsl_logs)
+        try:
+            label_structures([a for _, _, a in frames], s.reference.hamiltonian, ctx.run, what=("hamiltonian",),
+                             metadata=[{k: a.info[k] for k in METADATA if k in a.info} for _, _, a in frames],
+                             executor=executor)
+        finally:
+            executor.close()
     dataset = HamiltonianDataset(ctx.run.hamiltonian_dataset)
     aligned = uses_alignment(ctx)
     tolerance = s.electronic.degeneracy_tolerance_ev
