@@ -85,29 +85,37 @@ def model_case(run_dir: Path, n_atoms: int) -> dict:
     t2 = time.perf_counter()
     result = analyze_operators(h, s, electron_count(atoms, electrons_per_element(ctx)), atoms, ctx.settings.electronic)
     t3 = time.perf_counter()
-    level = max((lv for lv in result.levels if lv.electrons > 0), key=lambda lv: lv.defect_weight, default=None)
     return {
         "side": "model", "n_atoms": len(atoms), "n_orbitals": int(h.offsets()[-1]), "h_edges": h.n_edges, "s_edges": s.n_edges,
         "load_models_s": round(load_s, 2), "hamiltonian_s": round(t1 - t0, 3), "overlap_s": round(t2 - t1, 3),
-        "analysis_s": round(t3 - t2, 3), "total_s": round(t3 - t0, 3), "solver": result.solver,
-        "homo_ev": float(result.homo_ev), "lumo_ev": float(result.lumo_ev), "gap_ev": float(result.gap_ev),
-        "level_above_vbm_ev": None if level is None else float(level.above_vbm_ev),
+        "analysis_s": round(t3 - t2, 3), "total_s": round(t3 - t0, 3), "solver": result.solver, **_electronic(result),
     }
 
 
 def reference_case(run_dir: Path, n_atoms: int) -> dict:
-    import numpy as np
+    from thermodefect.electronic.analysis import analyze_sample
 
     from thermodefect.reference.registry import get_reference
 
     ctx = _context(run_dir)
     reference = get_reference(ctx.settings.reference.hamiltonian)
     atoms = structure(n_atoms)
+    label = reference.label(atoms, hamiltonian=True)
     t0 = time.perf_counter()
-    reference.calculate(atoms, properties=("energy",))
-    total = time.perf_counter() - t0
-    return {"side": "reference", "name": reference.name, "n_atoms": len(atoms), "total_s": round(total, 3),
-            "energy_ev": float(reference.results["energy"]), "converged": bool(np.isfinite(reference.results["energy"]))}
+    result = analyze_sample(label.sample, atoms, ctx.settings.electronic)
+    analysis = time.perf_counter() - t0
+    return {"side": "reference", "name": reference.name, "n_atoms": len(atoms), "total_s": round(label.seconds, 3),
+            "analysis_s": round(analysis, 3), "energy_ev": float(label.energy_ev), **_electronic(result)}
+
+
+def _electronic(result) -> dict:
+    """Gap and the occupied defect level the same way for both sides (the most localized occupied level)."""
+    level = max((lv for lv in result.levels if lv.electrons > 0), key=lambda lv: lv.defect_weight, default=None)
+    return {"homo_ev": float(result.homo_ev), "lumo_ev": float(result.lumo_ev), "gap_ev": float(result.gap_ev),
+            "vbm_ev": float(result.vbm_ev), "cbm_ev": float(result.cbm_ev),
+            "level_above_vbm_ev": None if level is None else float(level.above_vbm_ev),
+            "level_electrons": None if level is None else float(level.electrons),
+            "level_defect_weight": None if level is None else float(level.defect_weight)}
 
 
 def _peak_rss_mib() -> float:
@@ -157,7 +165,7 @@ def main() -> None:
     if unknown:
         sys.exit(f"error: no cell defined for {unknown} atoms; choose from {sorted(CELLS)}")
     old = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
-    keep = {(r["side"], r["n_atoms"]): r for r in old.get("rows", []) if "error" not in r
+    keep = {(r["side"], r["n_atoms"]): r for r in old.get("rows", []) if "error" not in r and "level_electrons" in r
             and old.get("run") == str(args.run.resolve()) and old.get("threads") == args.threads}
     rows = []
     for n_atoms in sizes:
@@ -177,12 +185,22 @@ def _write(args, rows: list[dict]) -> None:
     model = {r["n_atoms"]: r for r in rows if r["side"] == "model" and "error" not in r}
     reference = {r["n_atoms"]: r for r in rows if r["side"] == "reference" and "error" not in r}
     speedup = {str(n): round(reference[n]["total_s"] / model[n]["total_s"], 1) for n in sorted(reference) if n in model}
+    errors = {str(n): _errors_mev(model[n], reference[n]) for n in sorted(reference) if n in model}
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps({
         "benchmark": "prediction_scaling", "machine": platform.machine(), "cores": os.cpu_count(), "threads": args.threads,
         "run": str(args.run.resolve()), "rows": rows, "speedup_reference_over_model": speedup,
+        "model_minus_reference_mev": errors,
         "model_cost_exponent_from_216": cost_exponent(rows),
     }, indent=2) + "\n")
+
+
+
+def _errors_mev(model: dict, reference: dict) -> dict:
+    """Model minus reference (meV): gap, and the occupied level above the VBM when both sides find one."""
+    levels = (model["level_above_vbm_ev"], reference["level_above_vbm_ev"])
+    return {"gap": round(1000 * (model["gap_ev"] - reference["gap_ev"]), 1),
+            "level_above_vbm": None if None in levels else round(1000 * (levels[0] - levels[1]), 1)}
 
 
 if __name__ == "__main__":

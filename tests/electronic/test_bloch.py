@@ -5,6 +5,7 @@ import pytest
 
 from thermodefect.data.operators import BlockOperator, Structure
 from thermodefect.electronic import bloch_pair, bloch_sum, cartesian_to_fractional, fractional_to_cartesian, solve_dense
+from thermodefect.electronic.bloch import bloch_dense, pair_fill_fraction
 
 ATOL_EV = 1e-10
 CHAIN_A_ANGSTROM = 3.0
@@ -73,6 +74,44 @@ def _dense_bloch_sum(op: BlockOperator, k_frac) -> np.ndarray:
         phase = np.exp(1j * (op.cell_shift[e] @ op.structure.cell) @ k_cart)
         out[offsets[i]:offsets[i + 1], offsets[j]:offsets[j + 1]] += phase * op.block(e)
     return out
+
+
+def _three_atoms_two_shapes(rng) -> BlockOperator:
+    """Three atoms, one with an s+p basis and one with s only (padded blocks), images included."""
+    structure = Structure(np.array([31, 33, 31]), rng.random((3, 3)) * 4, np.diag([4.0, 5.0, 6.0]))
+    basis = {31: "1x0e+1x1o", 33: "1x0e"}
+    edge_index = np.array([[0, 0, 1, 2, 0, 1, 2, 0], [0, 1, 2, 2, 1, 0, 0, 0]])
+    cell_shift = np.array([[0, 0, 0], [0, 0, 0], [1, 0, 0], [0, 0, 0], [1, 0, 0], [0, 0, 0], [0, -1, 0], [0, 0, 1]])
+    return BlockOperator(structure, basis, edge_index, cell_shift, rng.normal(size=(8, 4, 4)))
+
+
+@pytest.mark.parametrize("k", [None, [0.0, 0.0, 0.0], [1.0, 0.0, -1.0], [0.1, -0.25, 0.4]])
+def test_dense_bloch_sum_is_the_definition(k, monkeypatch):
+    """Padded blocks of atoms with different orbital counts, images summed, added in chunks of
+    fewer edges than the operator has: the edge-by-edge definition, real at Γ."""
+    import thermodefect.electronic.bloch as bloch
+
+    monkeypatch.setattr(bloch, "DENSE_CHUNK_EDGES", 3)
+    op = _three_atoms_two_shapes(np.random.default_rng(5))
+    dense = bloch_dense(op, k_frac=k)
+    assert dense.shape == (9, 9)
+    np.testing.assert_allclose(dense, _dense_bloch_sum(op, [0, 0, 0] if k is None else k), atol=1e-12)
+    np.testing.assert_allclose(dense, bloch_sum(op, k_frac=k).toarray(), atol=1e-12)
+    assert (dense.dtype == np.float64) == (k is None or float(np.abs(np.asarray(k) - np.round(k)).max()) == 0.0)
+
+
+def test_dense_pair_of_a_defect_cell_equals_the_sparse_pair(toy, cells64):
+    h_op, s_op = toy.operators(cells64["As_Ga"])
+    for k in ([0.0, 0.0, 0.0], [0.1, 0.2, 0.35]):
+        for dense, sparse in zip(bloch_pair(h_op, s_op, k_frac=k, dense=True), bloch_pair(h_op, s_op, k_frac=k)):
+            np.testing.assert_allclose(dense, sparse.toarray(), atol=1e-13)
+
+
+def test_pair_fill_fraction_counts_each_atom_pair_once():
+    op = _three_atoms_two_shapes(np.random.default_rng(6))
+    # Pairs (0,0) (0,1) (1,2) (2,2) (1,0) (2,0): orbital counts 4, 1, 4 -> 16+4+4+16+4+16 of 81 entries.
+    assert pair_fill_fraction(op) == pytest.approx(60 / 81)
+    assert np.count_nonzero(bloch_sum(op).toarray()) == 60
 
 
 def test_bloch_sums_sharing_an_edge_structure_stay_exact_call_after_call():

@@ -48,6 +48,7 @@ def test_automatic_sparse_choice_falls_back_to_dense_for_filled_matrices(toy, ce
 
     from thermodefect.electronic import analysis
     from thermodefect.electronic.analysis import DENSE_FILL, fill_fraction
+    from thermodefect.electronic.bloch import pair_fill_fraction
 
     assert fill_fraction(scipy.sparse.csr_matrix(np.eye(4))) == 0.25
     assert fill_fraction(np.ones((3, 3))) == 1.0
@@ -55,6 +56,8 @@ def test_automatic_sparse_choice_falls_back_to_dense_for_filled_matrices(toy, ce
     ops = toy.operators(atoms)
     h, _ = bloch_pair(*ops, k_frac=np.zeros(3))
     assert fill_fraction(h) < DENSE_FILL  # nearest-neighbour toy: sparse stays sparse
+    # The estimate before H(k) is built: every entry of each atom pair's block, zeros included.
+    assert fill_fraction(h) <= pair_fill_fraction(ops[0]) < DENSE_FILL
     small = ElectronicSettings(sparse_above_atoms=10)
     n_electrons = toy.n_electrons(atoms)
     sparse = analyze_operators(*ops, n_electrons, atoms, small)

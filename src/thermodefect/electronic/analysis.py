@@ -11,7 +11,7 @@ import numpy as np
 
 from thermodefect.core import keys
 from thermodefect.data.operators import BlockOperator, HamiltonianSample, orbital_offsets
-from thermodefect.electronic.bloch import bloch_pair, kspace_pair
+from thermodefect.electronic.bloch import bloch_pair, kspace_pair, pair_fill_fraction
 from thermodefect.electronic.eigen import Eigenstates, solve_dense, solve_near_gap
 from thermodefect.electronic.kpoints import edge_kpoint_set, resolve_edge_kpoints
 from thermodefect.electronic.levels import (
@@ -60,16 +60,20 @@ def gamma_diagonal(h) -> np.ndarray:
     return np.real(np.asarray(h.diagonal())).ravel()
 
 
-def choose_solver(n_atoms: int, settings: ElectronicSettings, solver: str | None = None, matrix=None) -> str:
+def choose_solver(n_atoms: int, settings: ElectronicSettings, solver: str | None = None, matrix=None,
+                  fill: float | None = None) -> str:
     """``solver`` when given; else "dense" up to ``settings.sparse_above_atoms`` atoms, "sparse" above,
-    except for a ``matrix`` (H(k)) more than ``DENSE_FILL`` full, which is solved densely."""
+    except for a ``matrix`` (H(k)) more than ``DENSE_FILL`` full, which is solved densely (``fill``:
+    that fraction when the matrix is not built yet)."""
     if solver is not None:
         if solver not in ("dense", "sparse"):
             raise ValueError(f"solver must be 'dense' or 'sparse', got {solver!r}")
         return solver
     if n_atoms <= settings.sparse_above_atoms:
         return "dense"
-    return "dense" if matrix is not None and fill_fraction(matrix) > DENSE_FILL else "sparse"
+    if fill is None and matrix is not None:
+        fill = fill_fraction(matrix)
+    return "dense" if fill is not None and fill > DENSE_FILL else "sparse"
 
 
 # Above this fraction of nonzero entries a shift-invert factorization of H(k)
@@ -165,9 +169,11 @@ def analyze_operators(
         raise ValueError("pristine-aligned edges are defined at Γ only; pass no kpts_frac with a host reference")
     used = alignment_atoms(atoms, n_atoms)
     results = []
+    chosen = choose_solver(n_atoms, settings, solver, fill=None if n_atoms <= settings.sparse_above_atoms
+                           else pair_fill_fraction(hamiltonian))
     for k in kpts:
-        h, s = bloch_pair(hamiltonian, overlap, k_frac=k)
-        chosen = choose_solver(n_atoms, settings, solver, h)
+        # The dense solver gets dense matrices assembled directly (no sparse intermediate).
+        h, s = bloch_pair(hamiltonian, overlap, k_frac=k, dense=(chosen == "dense"))
         onsite = onsite_summary(gamma_diagonal(h), offsets, hamiltonian.structure.numbers, used)
         results.append(analyze_matrices(h, s, offsets, n_electrons, defect_atoms, settings, chosen, target_ev, host, onsite))
     return combine_kpoints(results, kpts)

@@ -110,6 +110,14 @@ def _plan(op: BlockOperator) -> _BlochPlan:
     return plan
 
 
+def _k_cartesian(op: BlockOperator, k_cart, k_frac) -> np.ndarray | None:
+    if k_cart is not None and k_frac is not None:
+        raise KPointError("give k either Cartesian or fractional, not both")
+    if k_frac is not None:
+        return fractional_to_cartesian(np.asarray(k_frac, float), op.structure.cell)
+    return k_cart
+
+
 def bloch_sum(op: BlockOperator, k_cart: np.ndarray | None = None, k_frac: np.ndarray | None = None) -> sp.csr_matrix:
     """Sparse Bloch sum ``O(k)``, shape (n_orb_total, n_orb_total).
 
@@ -117,14 +125,59 @@ def bloch_sum(op: BlockOperator, k_cart: np.ndarray | None = None, k_frac: np.nd
     atom pair from different lattice vectors are summed. Real dtype at Γ when
     the blocks are real, complex otherwise.
     """
-    if k_cart is not None and k_frac is not None:
-        raise KPointError("give k either Cartesian or fractional, not both")
-    if k_frac is not None:
-        k_cart = fractional_to_cartesian(np.asarray(k_frac, float), op.structure.cell)
+    k_cart = _k_cartesian(op, k_cart, k_frac)
     if op.n_edges == 0:
         n = int(op.offsets()[-1])
         return sp.csr_matrix((n, n))
     return _plan(op).matrix(op.blocks, _phases(op, k_cart))
+
+
+# Edges added to the dense matrix at a time: bounds the (phase-weighted) copy of their blocks.
+DENSE_CHUNK_EDGES = 100_000
+
+
+def bloch_dense(op: BlockOperator, k_cart: np.ndarray | None = None, k_frac: np.ndarray | None = None) -> np.ndarray:
+    """Dense Bloch sum ``O(k)``: the same matrix as :func:`bloch_sum`, as a NumPy array.
+
+    Blocks are added straight into the matrix, a chunk of edges at a time, so no
+    sparse intermediate is built: for a long-ranged operator (a 21 Å two-center
+    overlap fills the matrix of a 1000-atom cell) the sparse route's index arrays
+    take several times the memory of the dense matrix itself.
+    """
+    k_cart = _k_cartesian(op, k_cart, k_frac)
+    phases = _phases(op, k_cart)
+    offsets = op.offsets()
+    sizes = np.diff(offsets)
+    n_atoms, n = len(sizes), int(offsets[-1])
+    m1, m2 = op.blocks.shape[1:]
+    dtype = np.result_type(op.blocks.dtype, np.float64 if phases is None else phases.dtype)
+    uniform = bool(np.all(sizes == m1)) and m1 == m2
+    # Padded layout (atom, orbital slot, atom, orbital slot); the same memory as the result when
+    # every atom has the padded number of orbitals.
+    padded = np.zeros((n_atoms, m1, n_atoms, m2), dtype=dtype)
+    by_pair = padded.transpose(0, 2, 1, 3)  # a view: (atom i, atom j, m1, m2)
+    i, j = op.edge_index
+    for start in range(0, op.n_edges, DENSE_CHUNK_EDGES):
+        chunk = slice(start, start + DENSE_CHUNK_EDGES)
+        blocks = op.blocks[chunk] if phases is None else op.blocks[chunk] * phases[chunk, None, None]
+        np.add.at(by_pair, (i[chunk], j[chunk]), blocks)
+    if uniform:
+        return padded.reshape(n, n)
+    valid_rows = (np.arange(m1)[None, :] < sizes[:, None]).ravel()
+    valid_cols = (np.arange(m2)[None, :] < sizes[:, None]).ravel()
+    return padded.reshape(n_atoms * m1, n_atoms * m2)[np.ix_(valid_rows, valid_cols)]
+
+
+def pair_fill_fraction(op: BlockOperator) -> float:
+    """Fraction of the entries of ``O(k)`` inside some atom pair's block: the fill of
+    :func:`bloch_sum`'s matrix before exact zeros are dropped, without building it."""
+    sizes = np.diff(op.offsets())
+    n = float(sizes.sum())
+    if op.n_edges == 0 or n == 0:
+        return 0.0
+    i, j = op.edge_index
+    pairs = np.unique(i.astype(np.int64) * len(sizes) + j)
+    return float(np.sum(sizes[pairs // len(sizes)] * sizes[pairs % len(sizes)])) / (n * n)
 
 
 def bloch_pair(
@@ -132,10 +185,13 @@ def bloch_pair(
     overlap: BlockOperator | None,
     k_cart: np.ndarray | None = None,
     k_frac: np.ndarray | None = None,
-) -> tuple[sp.csr_matrix, sp.csr_matrix | None]:
-    """``H(k)`` (eV) and ``S(k)`` (None for an orthogonal basis) as CSR matrices."""
-    h = bloch_sum(hamiltonian, k_cart=k_cart, k_frac=k_frac)
-    s = bloch_sum(overlap, k_cart=k_cart, k_frac=k_frac) if overlap is not None else None
+    dense: bool = False,
+):
+    """``H(k)`` (eV) and ``S(k)`` (None for an orthogonal basis): CSR matrices, or with ``dense``
+    NumPy arrays assembled directly (:func:`bloch_dense`)."""
+    bloch = bloch_dense if dense else bloch_sum
+    h = bloch(hamiltonian, k_cart=k_cart, k_frac=k_frac)
+    s = bloch(overlap, k_cart=k_cart, k_frac=k_frac) if overlap is not None else None
     return h, s
 
 
