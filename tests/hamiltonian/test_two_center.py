@@ -190,6 +190,20 @@ def test_overlap_scaled_form_refits_exactly():
     assert np.array_equal(gamma[1], gamma[2])
 
 
+def test_overlap_scaled_blocks_in_place_equal_the_term_by_term_sum():
+    """The prediction path (overlap blocks scaled in place per species pair) is the sum over
+    :meth:`_terms` that the fit uses, for like and unlike species pairs and the on-site blocks."""
+    from thermodefect.hamiltonian.two_center import ScaledTwoCenterModel
+
+    model = ScaledTwoCenterModel(_true_model(seed=9), knot_spacing_angstrom=1.0)
+    model.coefficients = np.random.default_rng(2).normal(size=model.n_unknowns)
+    graph = model.graph(Structure.from_atoms(_cell(seed=5)))
+    fast = model._edge_blocks(graph)
+    generic = TwoCenterModel._edge_blocks(model, graph)
+    assert np.abs(fast).max() > 0.1
+    np.testing.assert_allclose(fast, generic, rtol=0, atol=1e-12)
+
+
 def test_xtb_pair_overlaps_reproduce_the_periodic_overlap():
     """tblite overlaps of atom pairs in vacuum rebuild its periodic Γ overlap of a rattled cell."""
     pytest.importorskip("tblite")

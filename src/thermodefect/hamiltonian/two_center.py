@@ -229,25 +229,33 @@ class TwoCenterModel:
         return (self.coefficients,)
 
     def _edge_blocks(self, graph: CrystalGraph) -> np.ndarray:
-        sizes = [sum(2 * l + 1 for l in self.shells[z]) for z in self.numbers]
-        m = max(sizes)
-        out = np.zeros((graph.n_edges, m, m))
-        length = np.linalg.norm(graph.edge_vector, axis=1)
-        kcols, kvals = self._radial_design(length)
-        coef = self.coefficients[: len(self.channels) * self.n_radial].reshape(len(self.channels), self.n_radial)
+        out, length, radial = self._blocks_setup(graph)
         group, buffer = None, None  # terms arrive grouped by species pair: fill a dense buffer per group
         for edges, channel, t, rows, cols, weight in self._terms(graph):
             if edges is not group:
                 if group is not None:
-                    out[group] += buffer
-                group, buffer = edges, np.zeros((len(edges), m, m))
-            f = (coef[channel][kcols[edges]] * kvals[edges]).sum(axis=1)
-            buffer[:, rows, cols] += weight * f[:, None, None] * t
+                    out[group] = buffer  # the groups are disjoint: each off-site edge has one species pair
+                group, buffer = edges, np.zeros((len(edges), *out.shape[1:]))
+                group_radial = radial(edges)
+            buffer[:, rows, cols] += t * (weight * group_radial(channel))[:, None, None]
         if group is not None:
-            out[group] += buffer
-        onsite_edges = np.flatnonzero((graph.edge_index[0] == graph.edge_index[1]) & (length < 1e-8))
-        self._add_onsite(out, graph, onsite_edges)
+            out[group] = buffer
+        self._add_onsite(out, graph, np.flatnonzero((graph.edge_index[0] == graph.edge_index[1]) & (length < 1e-8)))
         return out
+
+    def _blocks_setup(self, graph: CrystalGraph):
+        """``(zero blocks (n_edges, m, m), edge lengths, radial)``: ``radial(edges)(channel)`` is that
+        channel's radial function on those edges (their spline columns gathered once)."""
+        m = max(sum(2 * l + 1 for l in self.shells[z]) for z in self.numbers)
+        length = np.linalg.norm(graph.edge_vector, axis=1)
+        kcols, kvals = self._radial_design(length)
+        coef = self.coefficients[: len(self.channels) * self.n_radial].reshape(len(self.channels), self.n_radial)
+
+        def radial(edges):
+            columns, values = kcols[edges], kvals[edges]
+            return lambda channel: np.einsum("ek,ek->e", coef[channel][columns], values)
+
+        return np.zeros((graph.n_edges, m, m)), length, radial
 
     def _add_onsite(self, out: np.ndarray, graph: CrystalGraph, onsite_edges: np.ndarray) -> None:
         base = len(self.channels) * self.n_radial
@@ -471,6 +479,26 @@ class ScaledTwoCenterModel(TwoCenterModel):
                     else:
                         yield edges, self.channel_index[Channel(a, a, s1, s2, -1)], t, rows, cols, 0.5
                         yield edges, self.channel_index[Channel(a, a, s2, s1, -1)], t, rows, cols, 0.5
+
+    def _edge_blocks(self, graph: CrystalGraph) -> np.ndarray:
+        """The blocks of :meth:`_terms`, computed in place: each species pair's overlap blocks,
+        gathered once, scaled sub-block by sub-block (a view each) by its ``F``."""
+        overlap_blocks = self.overlap.edge_blocks(graph)
+        out, length, radial = self._blocks_setup(graph)
+        index = self.channel_index
+        for a, b, edges in self._pair_groups(graph):
+            za, zb = self.numbers[a], self.numbers[b]
+            f_of, block = radial(edges), overlap_blocks[edges]
+            for s1 in range(len(self.shells[za])):
+                for s2 in range(len(self.shells[zb])):
+                    if a == b:  # both orientations, half each (as _terms)
+                        f = 0.5 * (f_of(index[Channel(a, a, s1, s2, -1)]) + f_of(index[Channel(a, a, s2, s1, -1)]))
+                    else:
+                        f = f_of(index[Channel(a, b, s1, s2, -1)] if a < b else index[Channel(b, a, s2, s1, -1)])
+                    block[:, self.slices[za][s1], self.slices[zb][s2]] *= f[:, None, None]
+            out[edges] = block
+        self._add_onsite(out, graph, np.flatnonzero((graph.edge_index[0] == graph.edge_index[1]) & (length < 1e-8)))
+        return out
 
     def to_dict(self) -> dict:
         return {**super().to_dict(), "form": "overlap_scaled", "overlap": self.overlap.to_dict()}
