@@ -197,7 +197,6 @@ def _write(args, rows: list[dict]) -> None:
     }, indent=2) + "\n")
 
 
-
 def _errors_mev(model: dict, reference: dict) -> dict:
     """Model minus reference (meV): gap, and the occupied level above the VBM when both sides find one."""
     levels = (model["level_above_vbm_ev"], reference["level_above_vbm_ev"])

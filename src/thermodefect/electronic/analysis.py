@@ -60,20 +60,17 @@ def gamma_diagonal(h) -> np.ndarray:
     return np.real(np.asarray(h.diagonal())).ravel()
 
 
-def choose_solver(n_atoms: int, settings: ElectronicSettings, solver: str | None = None, matrix=None,
-                  fill: float | None = None) -> str:
+def choose_solver(n_atoms: int, settings: ElectronicSettings, solver: str | None = None, matrix=None) -> str:
     """``solver`` when given; else "dense" up to ``settings.sparse_above_atoms`` atoms, "sparse" above,
-    except for a ``matrix`` (H(k)) more than ``DENSE_FILL`` full, which is solved densely (``fill``:
-    that fraction when the matrix is not built yet)."""
+    except for a ``matrix`` (H(k), or the real-space operator it will be built from) more than
+    ``DENSE_FILL`` full, which is solved densely."""
     if solver is not None:
         if solver not in ("dense", "sparse"):
             raise ValueError(f"solver must be 'dense' or 'sparse', got {solver!r}")
         return solver
     if n_atoms <= settings.sparse_above_atoms:
         return "dense"
-    if fill is None and matrix is not None:
-        fill = fill_fraction(matrix)
-    return "dense" if fill is not None and fill > DENSE_FILL else "sparse"
+    return "dense" if matrix is not None and fill_fraction(matrix) > DENSE_FILL else "sparse"
 
 
 # Above this fraction of nonzero entries a shift-invert factorization of H(k)
@@ -83,7 +80,10 @@ DENSE_FILL = 0.25
 
 
 def fill_fraction(matrix) -> float:
-    """Nonzero entries / all entries of a (sparse or dense) square matrix."""
+    """Nonzero entries / all entries of a (sparse or dense) square matrix; of a
+    :class:`BlockOperator`, the entries its atom pairs' blocks cover (:func:`pair_fill_fraction`)."""
+    if isinstance(matrix, BlockOperator):
+        return pair_fill_fraction(matrix)
     n = matrix.shape[0]
     nonzero = matrix.nnz if hasattr(matrix, "nnz") else np.count_nonzero(matrix)
     return nonzero / float(n * n)
@@ -169,8 +169,7 @@ def analyze_operators(
         raise ValueError("pristine-aligned edges are defined at Γ only; pass no kpts_frac with a host reference")
     used = alignment_atoms(atoms, n_atoms)
     results = []
-    chosen = choose_solver(n_atoms, settings, solver, fill=None if n_atoms <= settings.sparse_above_atoms
-                           else pair_fill_fraction(hamiltonian))
+    chosen = choose_solver(n_atoms, settings, solver, hamiltonian)
     for k in kpts:
         # The dense solver gets dense matrices assembled directly (no sparse intermediate).
         h, s = bloch_pair(hamiltonian, overlap, k_frac=k, dense=(chosen == "dense"))

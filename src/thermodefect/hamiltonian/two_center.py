@@ -229,7 +229,7 @@ class TwoCenterModel:
         return (self.coefficients,)
 
     def _edge_blocks(self, graph: CrystalGraph) -> np.ndarray:
-        out, length, radial = self._blocks_setup(graph)
+        out, onsite_edges, radial = self._blocks_setup(graph)
         group, buffer = None, None  # terms arrive grouped by species pair: fill a dense buffer per group
         for edges, channel, t, rows, cols, weight in self._terms(graph):
             if edges is not group:
@@ -240,12 +240,12 @@ class TwoCenterModel:
             buffer[:, rows, cols] += t * (weight * group_radial(channel))[:, None, None]
         if group is not None:
             out[group] = buffer
-        self._add_onsite(out, graph, np.flatnonzero((graph.edge_index[0] == graph.edge_index[1]) & (length < 1e-8)))
+        self._add_onsite(out, graph, onsite_edges)
         return out
 
     def _blocks_setup(self, graph: CrystalGraph):
-        """``(zero blocks (n_edges, m, m), edge lengths, radial)``: ``radial(edges)(channel)`` is that
-        channel's radial function on those edges (their spline columns gathered once)."""
+        """``(zero blocks (n_edges, m, m), on-site edge indices, radial)``: ``radial(edges)(channel)`` is
+        that channel's radial function on those edges (their spline columns gathered once)."""
         m = max(sum(2 * l + 1 for l in self.shells[z]) for z in self.numbers)
         length = np.linalg.norm(graph.edge_vector, axis=1)
         kcols, kvals = self._radial_design(length)
@@ -255,7 +255,8 @@ class TwoCenterModel:
             columns, values = kcols[edges], kvals[edges]
             return lambda channel: np.einsum("ek,ek->e", coef[channel][columns], values)
 
-        return np.zeros((graph.n_edges, m, m)), length, radial
+        onsite_edges = np.flatnonzero((graph.edge_index[0] == graph.edge_index[1]) & (length < 1e-8))
+        return np.zeros((graph.n_edges, m, m)), onsite_edges, radial
 
     def _add_onsite(self, out: np.ndarray, graph: CrystalGraph, onsite_edges: np.ndarray) -> None:
         base = len(self.channels) * self.n_radial
@@ -463,6 +464,18 @@ class ScaledTwoCenterModel(TwoCenterModel):
         return [Channel(a, b, s1, s2, -1) for a, za in enumerate(self.numbers) for b in range(a, len(self.numbers))
                 for s1 in range(len(self.shells[za])) for s2 in range(len(self.shells[self.numbers[b]]))]
 
+    def _channels_of(self, a: int, b: int, s1: int, s2: int) -> list[tuple[int, float]]:
+        """``(channel, weight)`` whose ``F`` scales shell pair ``(s1, s2)`` of species pair ``(a, b)``.
+
+        F is symmetric under swapping the ends: F^{ab}_{s1 s2} = F^{ba}_{s2 s1}; like species average both.
+        """
+        index = self.channel_index
+        if a < b:
+            return [(index[Channel(a, b, s1, s2, -1)], 1.0)]
+        if a > b:
+            return [(index[Channel(b, a, s2, s1, -1)], 1.0)]
+        return [(index[Channel(a, a, s1, s2, -1)], 0.5), (index[Channel(a, a, s2, s1, -1)], 0.5)]
+
     def _terms(self, graph: CrystalGraph):
         overlap_blocks = self.overlap.edge_blocks(graph)
         for a, b, edges in self._pair_groups(graph):
@@ -471,33 +484,23 @@ class ScaledTwoCenterModel(TwoCenterModel):
                 for s2 in range(len(self.shells[zb])):
                     rows, cols = self.slices[za][s1], self.slices[zb][s2]
                     t = overlap_blocks[edges, rows, cols]
-                    # F is symmetric under swapping the ends: F^{ab}_{s1 s2} = F^{ba}_{s2 s1}.
-                    if a < b:
-                        yield edges, self.channel_index[Channel(a, b, s1, s2, -1)], t, rows, cols, 1.0
-                    elif a > b:
-                        yield edges, self.channel_index[Channel(b, a, s2, s1, -1)], t, rows, cols, 1.0
-                    else:
-                        yield edges, self.channel_index[Channel(a, a, s1, s2, -1)], t, rows, cols, 0.5
-                        yield edges, self.channel_index[Channel(a, a, s2, s1, -1)], t, rows, cols, 0.5
+                    for channel, weight in self._channels_of(a, b, s1, s2):
+                        yield edges, channel, t, rows, cols, weight
 
     def _edge_blocks(self, graph: CrystalGraph) -> np.ndarray:
         """The blocks of :meth:`_terms`, computed in place: each species pair's overlap blocks,
         gathered once, scaled sub-block by sub-block (a view each) by its ``F``."""
         overlap_blocks = self.overlap.edge_blocks(graph)
-        out, length, radial = self._blocks_setup(graph)
-        index = self.channel_index
+        out, onsite_edges, radial = self._blocks_setup(graph)
         for a, b, edges in self._pair_groups(graph):
             za, zb = self.numbers[a], self.numbers[b]
             f_of, block = radial(edges), overlap_blocks[edges]
             for s1 in range(len(self.shells[za])):
                 for s2 in range(len(self.shells[zb])):
-                    if a == b:  # both orientations, half each (as _terms)
-                        f = 0.5 * (f_of(index[Channel(a, a, s1, s2, -1)]) + f_of(index[Channel(a, a, s2, s1, -1)]))
-                    else:
-                        f = f_of(index[Channel(a, b, s1, s2, -1)] if a < b else index[Channel(b, a, s2, s1, -1)])
+                    f = sum(weight * f_of(channel) for channel, weight in self._channels_of(a, b, s1, s2))
                     block[:, self.slices[za][s1], self.slices[zb][s2]] *= f[:, None, None]
             out[edges] = block
-        self._add_onsite(out, graph, np.flatnonzero((graph.edge_index[0] == graph.edge_index[1]) & (length < 1e-8)))
+        self._add_onsite(out, graph, onsite_edges)
         return out
 
     def to_dict(self) -> dict:
