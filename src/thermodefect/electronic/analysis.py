@@ -84,6 +84,8 @@ def fill_fraction(matrix) -> float:
     :class:`BlockOperator`, the entries its atom pairs' blocks cover (:func:`pair_fill_fraction`)."""
     if isinstance(matrix, BlockOperator):
         return pair_fill_fraction(matrix)
+    if hasattr(matrix, "pair_fill_fraction"):  # an operator assembled at k (KPointOperators)
+        return matrix.pair_fill_fraction()
     n = matrix.shape[0]
     nonzero = matrix.nnz if hasattr(matrix, "nnz") else np.count_nonzero(matrix)
     return nonzero / float(n * n)
@@ -162,18 +164,40 @@ def analyze_operators(
     """
     settings = settings or ElectronicSettings()
     kpts = np.zeros((1, 3)) if kpts_frac is None else np.atleast_2d(np.asarray(kpts_frac, float))
-    n_atoms = len(hamiltonian.structure.numbers)
-    defect_atoms = defect_atoms_of(atoms)
-    offsets = hamiltonian.offsets()
     if host is not None and len(kpts) > 1:
         raise ValueError("pristine-aligned edges are defined at Γ only; pass no kpts_frac with a host reference")
-    used = alignment_atoms(atoms, n_atoms)
+    chosen = choose_solver(len(hamiltonian.structure.numbers), settings, solver, hamiltonian)
+    # The dense solver gets dense matrices assembled directly (no sparse intermediate).
+    pairs = (bloch_pair(hamiltonian, overlap, k_frac=k, dense=(chosen == "dense")) for k in kpts)
+    return _analyze_kpoints(pairs, kpts, hamiltonian.structure.numbers, hamiltonian.offsets(), n_electrons, atoms,
+                            settings, chosen, target_ev, host)
+
+
+def analyze_assembled(
+    h,
+    s,
+    numbers: np.ndarray,
+    offsets: np.ndarray,
+    n_electrons: float,
+    atoms=None,
+    settings: ElectronicSettings | None = None,
+    target_ev: float | None = None,
+    host: HostReference | None = None,
+) -> GapResult:
+    """:func:`analyze_operators` at Γ of ``H(Γ)``, ``S(Γ)`` already assembled (dense arrays, solved densely,
+    or CSR matrices, solved as :func:`choose_solver` decides), for atoms ``numbers`` whose orbitals start at ``offsets``."""
+    settings = settings or ElectronicSettings()
+    chosen = "dense" if isinstance(h, np.ndarray) else choose_solver(len(numbers), settings, None, h)
+    return _analyze_kpoints([(h, s)], np.zeros((1, 3)), numbers, offsets, n_electrons, atoms, settings, chosen, target_ev, host)
+
+
+def _analyze_kpoints(pairs, kpts: np.ndarray, numbers, offsets, n_electrons, atoms, settings, chosen, target_ev, host) -> GapResult:
+    """:func:`analyze_matrices` of each k-point's ``(H(k), S(k))`` from ``pairs``, combined over ``kpts``."""
+    defect_atoms = defect_atoms_of(atoms)
+    used = alignment_atoms(atoms, len(numbers))
     results = []
-    chosen = choose_solver(n_atoms, settings, solver, hamiltonian)
-    for k in kpts:
-        # The dense solver gets dense matrices assembled directly (no sparse intermediate).
-        h, s = bloch_pair(hamiltonian, overlap, k_frac=k, dense=(chosen == "dense"))
-        onsite = onsite_summary(gamma_diagonal(h), offsets, hamiltonian.structure.numbers, used)
+    for h, s in pairs:
+        onsite = onsite_summary(gamma_diagonal(h), offsets, numbers, used)
         results.append(analyze_matrices(h, s, offsets, n_electrons, defect_atoms, settings, chosen, target_ev, host, onsite))
     return combine_kpoints(results, kpts)
 

@@ -37,16 +37,28 @@ def cartesian_to_fractional(k_cart: np.ndarray, cell: np.ndarray) -> np.ndarray:
 
 def _phases(op: BlockOperator, k_cart: np.ndarray | None) -> np.ndarray | None:
     """``exp(i k.R)`` per edge, or None at Γ (all phases 1)."""
+    return edge_phases(op.cell_shift, op.structure.cell, k_cart)
+
+
+def is_lattice_point(k_cart: np.ndarray | None, cell: np.ndarray) -> bool:
+    """True for Γ (None) or a reciprocal lattice vector, where every Bloch phase is 1."""
+    if k_cart is None:
+        return True
+    k_frac = cartesian_to_fractional(np.asarray(k_cart, float), cell)
+    return bool(np.allclose(k_frac, np.round(k_frac), atol=1e-12))
+
+
+def edge_phases(cell_shift: np.ndarray, cell: np.ndarray, k_cart: np.ndarray | None) -> np.ndarray | None:
+    """``exp(i k.R)`` of edges with lattice vectors ``R = cell_shift @ cell``, or None when k is Γ
+    or a reciprocal lattice vector (every phase exactly 1)."""
     if k_cart is None:
         return None
     k_cart = np.asarray(k_cart, float)
     if k_cart.shape != (3,):
         raise KPointError(f"a k-point needs 3 components, got shape {k_cart.shape}")
-    k_frac = cartesian_to_fractional(k_cart, op.structure.cell)
-    if np.allclose(k_frac, np.round(k_frac), atol=1e-12):
-        return None  # a reciprocal lattice vector: every phase is exactly 1
-    lattice_vectors = op.cell_shift @ op.structure.cell
-    return np.exp(1j * (lattice_vectors @ k_cart))
+    if is_lattice_point(k_cart, cell):
+        return None
+    return np.exp(1j * ((np.asarray(cell_shift) @ np.asarray(cell, float)) @ k_cart))
 
 
 class _BlochPlan:
@@ -136,46 +148,91 @@ def bloch_sum(op: BlockOperator, k_cart: np.ndarray | None = None, k_frac: np.nd
 DENSE_CHUNK_EDGES = 100_000
 
 
+class DenseBlochSum:
+    """``O(k) = sum_R exp(i k.R) O_ij(R)`` accumulated into a dense matrix from blocks given a chunk
+    of edges at a time, so the blocks of a long-ranged operator need never exist all at once.
+
+    The sum is kept in the padded layout (atom, orbital slot) x (atom, orbital slot) with ``m``
+    slots per atom (the blocks' padded size); :meth:`matrix` returns the (n_orb, n_orb) result,
+    without a copy when every atom has ``m`` orbitals.
+    """
+
+    def __init__(self, numbers, basis: dict[int, str], m: int, cell: np.ndarray, k_cart: np.ndarray | None = None,
+                 complex_blocks: bool = False):
+        from thermodefect.data.operators import orbital_offsets
+
+        self.cell = np.asarray(cell, float)
+        self.k_cart = k_cart
+        self.real = not complex_blocks and is_lattice_point(k_cart, self.cell)
+        self.sizes = np.diff(orbital_offsets(numbers, basis))
+        self.n_atoms, self.m = len(self.sizes), int(m)
+        self.padded = np.zeros((self.n_atoms * self.m, self.n_atoms * self.m), dtype=np.float64 if self.real else np.complex128)
+
+    def like(self) -> "DenseBlochSum":
+        """An accumulator of the same layout and k, starting from a copy of this one's sum."""
+        other = object.__new__(DenseBlochSum)
+        other.__dict__.update(self.__dict__)
+        other.padded = self.padded.copy()
+        return other
+
+    def add(self, edge_index: np.ndarray, cell_shift: np.ndarray, blocks: np.ndarray, scale: float = 1.0) -> None:
+        """Add ``scale`` times the padded ``blocks`` (n_edges, m1 <= m, m2 <= m) of edges ``(i, j, R)``."""
+        by_pair = self.padded.reshape(self.n_atoms, self.m, self.n_atoms, self.m).transpose(0, 2, 1, 3)
+        i, j = np.asarray(edge_index)
+        m1, m2 = blocks.shape[1:]
+        for start in range(0, len(i), DENSE_CHUNK_EDGES):
+            chunk = slice(start, start + DENSE_CHUNK_EDGES)
+            phases = edge_phases(cell_shift[chunk], self.cell, self.k_cart)
+            weighted = blocks[chunk] * scale if phases is None else blocks[chunk] * (scale * phases)[:, None, None]
+            if m1 == m2 == self.m:
+                np.add.at(by_pair, (i[chunk], j[chunk]), weighted)
+            else:
+                np.add.at(by_pair[..., :m1, :m2], (i[chunk], j[chunk]), weighted)
+
+    def add_potential(self, u: np.ndarray, overlap: "DenseBlochSum") -> None:
+        """Add ``(u_a + u_b) / 2 · S(k)[a, b]``, ``u`` (n_atoms, m) per orbital slot: the Bloch sum of the
+        potential term ``(u_i[a] + u_j[b]) / 2 · S_ij(R)[a, b]`` over the overlap's edges."""
+        u = np.asarray(u, float).reshape(-1)
+        rows = max(1, 2**22 // max(len(u), 1))  # bounds the temporary to ~32 MB
+        for start in range(0, len(u), rows):
+            part = slice(start, start + rows)
+            self.padded[part] += 0.5 * (u[part, None] + u[None, :]) * overlap.padded[part]
+
+    def matrix(self) -> np.ndarray:
+        if bool(np.all(self.sizes == self.m)):
+            return self.padded
+        valid = (np.arange(self.m)[None, :] < self.sizes[:, None]).ravel()
+        return self.padded[np.ix_(valid, valid)]
+
+
 def bloch_dense(op: BlockOperator, k_cart: np.ndarray | None = None, k_frac: np.ndarray | None = None) -> np.ndarray:
     """Dense Bloch sum ``O(k)``: the same matrix as :func:`bloch_sum`, as a NumPy array.
 
-    Blocks are added straight into the matrix, a chunk of edges at a time, so no
-    sparse intermediate is built: for a long-ranged operator (a 21 Å two-center
-    overlap fills the matrix of a 1000-atom cell) the sparse route's index arrays
-    take several times the memory of the dense matrix itself.
+    Blocks are added straight into the matrix, a chunk of edges at a time (:class:`DenseBlochSum`),
+    so no sparse intermediate is built: for a long-ranged operator (a 21 Å two-center overlap fills
+    the matrix of a 1000-atom cell) the sparse route's index arrays take several times the memory
+    of the dense matrix itself.
     """
     k_cart = _k_cartesian(op, k_cart, k_frac)
-    phases = _phases(op, k_cart)
-    offsets = op.offsets()
-    sizes = np.diff(offsets)
-    n_atoms, n = len(sizes), int(offsets[-1])
     m1, m2 = op.blocks.shape[1:]
-    dtype = np.result_type(op.blocks.dtype, np.float64 if phases is None else phases.dtype)
-    uniform = bool(np.all(sizes == m1)) and m1 == m2
-    # Padded layout (atom, orbital slot, atom, orbital slot); the same memory as the result when
-    # every atom has the padded number of orbitals.
-    padded = np.zeros((n_atoms, m1, n_atoms, m2), dtype=dtype)
-    by_pair = padded.transpose(0, 2, 1, 3)  # a view: (atom i, atom j, m1, m2)
-    i, j = op.edge_index
-    for start in range(0, op.n_edges, DENSE_CHUNK_EDGES):
-        chunk = slice(start, start + DENSE_CHUNK_EDGES)
-        blocks = op.blocks[chunk] if phases is None else op.blocks[chunk] * phases[chunk, None, None]
-        np.add.at(by_pair, (i[chunk], j[chunk]), blocks)
-    if uniform:
-        return padded.reshape(n, n)
-    valid_rows = (np.arange(m1)[None, :] < sizes[:, None]).ravel()
-    valid_cols = (np.arange(m2)[None, :] < sizes[:, None]).ravel()
-    return padded.reshape(n_atoms * m1, n_atoms * m2)[np.ix_(valid_rows, valid_cols)]
+    total = DenseBlochSum(op.structure.numbers, op.basis, max(m1, m2), op.structure.cell, k_cart,
+                          complex_blocks=np.iscomplexobj(op.blocks))
+    total.add(op.edge_index, op.cell_shift, op.blocks)
+    return total.matrix()
 
 
 def pair_fill_fraction(op: BlockOperator) -> float:
     """Fraction of the entries of ``O(k)`` inside some atom pair's block: the fill of
     :func:`bloch_sum`'s matrix before exact zeros are dropped, without building it."""
-    sizes = np.diff(op.offsets())
-    n = float(sizes.sum())
-    if op.n_edges == 0 or n == 0:
+    return edge_pair_fill(op.edge_index, np.diff(op.offsets()))
+
+
+def edge_pair_fill(edge_index: np.ndarray, sizes: np.ndarray) -> float:
+    """:func:`pair_fill_fraction` of edges ``edge_index`` (2, n_edges) between atoms of ``sizes`` orbitals."""
+    n = float(np.sum(sizes))
+    if edge_index.shape[1] == 0 or n == 0:
         return 0.0
-    i, j = op.edge_index
+    i, j = edge_index
     pairs = np.unique(i.astype(np.int64) * len(sizes) + j)
     return float(np.sum(sizes[pairs // len(sizes)] * sizes[pairs % len(sizes)])) / (n * n)
 

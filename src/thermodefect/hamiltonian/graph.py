@@ -37,6 +37,15 @@ class CrystalGraph:
         return self.edge_index.shape[1]
 
 
+def edge_chunks(graph: CrystalGraph, size: int):
+    """``(edge slice, graph of those edges only)`` in turn, ``size`` edges at a time (``partner``
+    is not carried: a chunk's edges need not hold each other's partners)."""
+    for start in range(0, graph.n_edges, size):
+        part = slice(start, start + size)
+        yield part, CrystalGraph(graph.numbers, graph.edge_index[:, part], graph.cell_shift[part], graph.edge_vector[part],
+                                 np.full(len(graph.cell_shift[part]), -1, dtype=np.int64), graph.cell)
+
+
 def edge_keys(edge_index: np.ndarray, cell_shift: np.ndarray) -> list[tuple[int, int, int, int, int]]:
     """``(i, j, Rx, Ry, Rz)`` of each edge, for matching edges between graphs and data."""
     stacked = np.concatenate([edge_index.T, cell_shift], axis=1)

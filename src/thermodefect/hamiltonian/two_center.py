@@ -488,9 +488,11 @@ class ScaledTwoCenterModel(TwoCenterModel):
                         yield edges, channel, t, rows, cols, weight
 
     def _edge_blocks(self, graph: CrystalGraph) -> np.ndarray:
-        """The blocks of :meth:`_terms`, computed in place: each species pair's overlap blocks,
-        gathered once, scaled sub-block by sub-block (a view each) by its ``F``."""
-        overlap_blocks = self.overlap.edge_blocks(graph)
+        return self.scaled_blocks(graph, self.overlap.edge_blocks(graph))
+
+    def scaled_blocks(self, graph: CrystalGraph, overlap_blocks: np.ndarray) -> np.ndarray:
+        """The blocks of :meth:`_terms` from the overlap's blocks on ``graph``, computed in place: each
+        species pair's overlap blocks, gathered once, scaled sub-block by sub-block (a view each) by its ``F``."""
         out, onsite_edges, radial = self._blocks_setup(graph)
         for a, b, edges in self._pair_groups(graph):
             za, zb = self.numbers[a], self.numbers[b]

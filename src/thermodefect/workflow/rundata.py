@@ -221,10 +221,16 @@ def predict_gap_members(ctx: PipelineContext, atoms, host=None, member_hosts=Non
 
 
 def _gap_members(ham, overlap, atoms, host, member_hosts, members: bool, valence: dict, settings):
-    from thermodefect.electronic.analysis import analyze_operators
-    from thermodefect.hamiltonian import predict, predict_members
+    from thermodefect.electronic.analysis import analyze_operators, choose_solver
+    from thermodefect.hamiltonian import KPointOperators, predict, predict_members
 
     t0 = time.perf_counter()
+    if KPointOperators.applies(ham, overlap):
+        # Solved densely (every cell up to electronic.sparse_above_atoms, and long-ranged operators of
+        # larger ones): H(Γ) and S(Γ) are assembled directly, without the real-space blocks.
+        operators = KPointOperators(ham, overlap, atoms, members=members)
+        if choose_solver(len(atoms), settings, None, operators) == "dense":
+            return _gap_members_assembled(operators, atoms, host, member_hosts, valence, settings, t0)
     if members:
         mean_op, member_ops = predict_members(ham, [atoms])[0]
     else:
@@ -235,6 +241,19 @@ def _gap_members(ham, overlap, atoms, host, member_hosts, members: bool, valence
     seconds = time.perf_counter() - t0
     hosts = member_hosts or [None] * len(member_ops)
     member_results = [analyze_operators(op, s, n_electrons, atoms, settings, host=h) for op, h in zip(member_ops, hosts)]
+    return result, member_results, seconds
+
+
+def _gap_members_assembled(operators, atoms, host, member_hosts, valence: dict, settings, t0: float):
+    from thermodefect.electronic.analysis import analyze_assembled
+
+    s = operators.overlap_matrix
+    common = (operators.structure.numbers, operators.offsets, electron_count(atoms, valence), atoms, settings)
+    matrices = operators.hamiltonians()
+    result = analyze_assembled(next(matrices), s, *common, host=host)
+    seconds = time.perf_counter() - t0
+    hosts = list(member_hosts or [None] * len(getattr(operators.model, "members", None) or []))
+    member_results = [analyze_assembled(h, s, *common, host=member_host) for h, member_host in zip(matrices, hosts)]
     return result, member_results, seconds
 
 
