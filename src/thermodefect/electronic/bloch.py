@@ -170,24 +170,22 @@ class DenseBlochSum:
 
     def like(self) -> "DenseBlochSum":
         """An accumulator of the same layout and k, starting from a copy of this one's sum."""
-        other = object.__new__(DenseBlochSum)
-        other.__dict__.update(self.__dict__)
+        import copy
+
+        other = copy.copy(self)
         other.padded = self.padded.copy()
         return other
 
-    def add(self, edge_index: np.ndarray, cell_shift: np.ndarray, blocks: np.ndarray, scale: float = 1.0) -> None:
-        """Add ``scale`` times the padded ``blocks`` (n_edges, m1 <= m, m2 <= m) of edges ``(i, j, R)``."""
-        by_pair = self.padded.reshape(self.n_atoms, self.m, self.n_atoms, self.m).transpose(0, 2, 1, 3)
-        i, j = np.asarray(edge_index)
+    def add(self, edge_index: np.ndarray, cell_shift: np.ndarray, blocks: np.ndarray) -> None:
+        """Add the padded ``blocks`` (n_edges, m1 <= m, m2 <= m) of edges ``(i, j, R)``."""
         m1, m2 = blocks.shape[1:]
+        # A view (atom i, atom j, slot, slot) of the sum, cut to the blocks' padded size.
+        by_pair = self.padded.reshape(self.n_atoms, self.m, self.n_atoms, self.m).transpose(0, 2, 1, 3)[..., :m1, :m2]
+        i, j = np.asarray(edge_index)
         for start in range(0, len(i), DENSE_CHUNK_EDGES):
             chunk = slice(start, start + DENSE_CHUNK_EDGES)
             phases = edge_phases(cell_shift[chunk], self.cell, self.k_cart)
-            weighted = blocks[chunk] * scale if phases is None else blocks[chunk] * (scale * phases)[:, None, None]
-            if m1 == m2 == self.m:
-                np.add.at(by_pair, (i[chunk], j[chunk]), weighted)
-            else:
-                np.add.at(by_pair[..., :m1, :m2], (i[chunk], j[chunk]), weighted)
+            np.add.at(by_pair, (i[chunk], j[chunk]), blocks[chunk] if phases is None else blocks[chunk] * phases[:, None, None])
 
     def add_potential(self, u: np.ndarray, overlap: "DenseBlochSum") -> None:
         """Add ``(u_a + u_b) / 2 · S(k)[a, b]``, ``u`` (n_atoms, m) per orbital slot: the Bloch sum of the

@@ -10,6 +10,7 @@ from thermodefect.core.errors import UserInputError
 from thermodefect.data.operators import BlockOperator, Structure, orbital_offsets
 from thermodefect.hamiltonian.batch import collate
 from thermodefect.hamiltonian.graph import CrystalGraph, build_graph
+from thermodefect.orbitals import n_orbitals
 
 
 def as_structure(item) -> Structure:
@@ -64,10 +65,15 @@ def predicted_outputs(model, graphs: Sequence[CrystalGraph], batch_size: int = 4
                 yield blocks[batch.edge_ptr[k]:batch.edge_ptr[k + 1]], u
 
 
+def orbital_potentials(potentials: np.ndarray, numbers: np.ndarray, layout) -> np.ndarray:
+    """Atom-shell potentials (n_atoms, max_shells) spread over each atom's padded orbital slots, (n_atoms, max_orb)."""
+    shells = layout.block_shells()[layout.species_index(numbers)]
+    return np.take_along_axis(potentials, shells, axis=1)
+
+
 def potential_blocks(potentials: np.ndarray, graph: CrystalGraph, overlap_blocks: np.ndarray, layout) -> np.ndarray:
     """``(u_i[a] + u_j[b]) / 2 · S_ij(R)[a, b]`` on every edge of ``graph``, (n_edges, max_orb, max_orb)."""
-    shells = layout.block_shells()[layout.species_index(graph.numbers)]  # (n_atoms, m)
-    u_orb = np.take_along_axis(potentials, shells, axis=1)
+    u_orb = orbital_potentials(potentials, graph.numbers, layout)
     i, j = graph.edge_index
     m = overlap_blocks.shape[1]
     # One (n_edges, m, m) array, filled in place: a 21 Å graph of 1000 atoms has ~1.8 M edges (1.1 GB per array).
@@ -216,10 +222,12 @@ class KPointOperators:
         self.batch_size = batch_size
         self.basis = dict(model.config.basis) if hasattr(model, "config") else dict(model.basis)
         self.offsets = orbital_offsets(self.structure.numbers, self.basis)
+        self.m = max(n_orbitals(irreps) for irreps in self.basis.values())  # padded orbital slots per atom
         self.baseline = model if not hasattr(model, "config") else getattr(model, "two_center", None)
         self.graph = None if self.baseline is model else build_graph(self.structure, model.config.cutoff_angstrom)
-        long = self.graph if self.baseline is None else self.baseline.graph(self.structure)
-        self._fill = edge_pair_fill(long.edge_index, np.diff(self.offsets))
+        # H's edges: the baseline's (long-ranged) when there is one, else the network's.
+        self.edge_index = (self.graph if self.baseline is None else self.baseline.graph(self.structure)).edge_index
+        self._fill = edge_pair_fill(self.edge_index, np.diff(self.offsets))
         self._parts = None
 
     @staticmethod
@@ -236,11 +244,6 @@ class KPointOperators:
             return False  # its potential term and S(k) would need two different overlaps
         return overlap is None or isinstance(overlap, TwoCenterModel) or hasattr(overlap, "config")
 
-    @property
-    def edge_index(self) -> np.ndarray:
-        """Atom pairs of H's edges (for the solver's choice: :meth:`pair_fill_fraction`)."""
-        return (self.graph if self.baseline is None else self.baseline.graph(self.structure)).edge_index
-
     def pair_fill_fraction(self) -> float:
         """Fraction of the entries of H(k) inside some atom pair's block (no matrix is built)."""
         return self._fill
@@ -248,8 +251,7 @@ class KPointOperators:
     def _sum(self):
         from thermodefect.electronic.bloch import DenseBlochSum
 
-        m = max(int(np.diff(orbital_offsets([z], self.basis))[0]) for z in self.basis)
-        return DenseBlochSum(self.structure.numbers, self.basis, m, self.structure.cell, self.k_cart)
+        return DenseBlochSum(self.structure.numbers, self.basis, self.m, self.structure.cell, self.k_cart)
 
     def _assemble(self):
         """(baseline H sum or None, S sum or None, baseline overlap sum for the potentials or None)."""
@@ -311,8 +313,7 @@ class KPointOperators:
             total = self._sum() if base is None else base if last else base.like()
             total.add(self.graph.edge_index, self.graph.cell_shift, blocks)
             if potentials is not None:
-                shells = self.model.layout.block_shells()[self.model.layout.species_index(self.graph.numbers)]
-                total.add_potential(np.take_along_axis(potentials, shells, axis=1)[:, :total.m], s_base)
+                total.add_potential(orbital_potentials(potentials, self.graph.numbers, self.model.layout)[:, :total.m], s_base)
             if last:
                 self._parts = None  # the baseline's array now holds this member's H
             yield total.matrix()
