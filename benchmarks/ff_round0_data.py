@@ -5,6 +5,10 @@ training set is ``labelling.rattled_per_defect`` Gaussian rattles per cell;
 the alternative here is the same number of thermal frames from Albe
 bond-order-potential NVT MD (half at the lowest, half at the highest
 training temperature, frames 80 fs apart), labelled by the run's reference.
+Two more sets weigh the rattles against frames of the model's own MD: the
+run's active-learning selections plus the production-MD frames its
+Hamiltonian loop labelled (forces come with those labels), with and without
+the rattles.
 One MACE model per training set, with the run's ``[forcefield]`` recipe, is
 tested on the run's own test sets: the published one (MD of the final
 model at the test temperature, ``ff_final_test_set.extxyz``) and the fixed
@@ -124,8 +128,13 @@ def main() -> None:
     label_seconds = time.perf_counter() - started
     labelled = {f.info[KEY_INFO]: f for f in ForcesDataset(labels.forces_dataset).read()}
     thermal = [labelled[structure_key(a)] for a in frames if structure_key(a) in labelled]
-    selected = read(args.run / "models" / "ff" / "round-1" / "train.extxyz", ":")[len(cells) * s.labelling.rattled_per_defect:]
-    sets = {"albe24": thermal, "albe24+al3": thermal + selected}
+    round1 = read(args.run / "models" / "ff" / "round-1" / "train.extxyz", ":")
+    selected = round1[len(cells) * s.labelling.rattled_per_defect:]
+    # Production-MD frames the Hamiltonian loop labelled (same reference: forces come with them).
+    production = [a for a in read(args.run / "data" / "forces.extxyz", ":") if a.info.get(keys.CONFIG_TYPE) == "md"]
+    sets = {"albe24": thermal, "albe24+al3": thermal + selected,
+            f"al{len(selected)}+md{len(production)}": selected + production,
+            f"r1+md{len(production)}": round1 + production}
     train_jobs = []
     for name, data in sets.items():
         write(work / f"{name}.extxyz", data, format="extxyz")

@@ -222,6 +222,23 @@ def test_xtb_pair_overlaps_reproduce_the_periodic_overlap():
     assert np.linalg.eigvalsh(predicted).min() == pytest.approx(np.linalg.eigvalsh(expected).min(), rel=0.05)
 
 
+def test_pair_overlaps_on_worker_processes_give_the_same_fit():
+    """Pairs computed in two processes come back in order: the fit is the one-process fit, bit for bit."""
+    pytest.importorskip("tblite")
+    from thermodefect.hamiltonian.two_center import fit_overlap_from_pairs
+    from thermodefect.reference.registry import get_reference
+    from thermodefect.settings import ReferenceSettings
+
+    reference = get_reference(ReferenceSettings(name="xtb", options={"method": "GFN1-xTB"}))
+    basis = {31: reference.basis("Ga"), 33: reference.basis("As")}
+    one, two = (fit_overlap_from_pairs(reference, basis, 8.0, step_angstrom=0.5, directions=1, workers=w)
+                for w in (1, 2))
+    assert one.fit_info["pairs"] == two.fit_info["pairs"] == 3 * 14
+    assert np.abs(one.coefficients).max() > 0.01
+    assert np.array_equal(one.coefficients, two.coefficients)
+    assert basis == two.basis
+
+
 def test_shift_invariant_training_pins_the_absolute_energies(tmp_path):
     """The loss ignores each cell's c·S; after training the potentials carry the training set's mean c."""
     from thermodefect.hamiltonian import load_model

@@ -220,7 +220,8 @@ class HamiltonianRecipe:
                 raise UserInputError(f"the labels come from {', '.join(sorted(map(str, sources)))}, "
                                      f"not from the configured reference {reference.name!r}")
             self.log(f"fitting the two-center overlap to {getattr(reference, 'name', 'reference')} calculations of atom pairs up to {cutoff:g} Å")
-            model = fit_overlap_from_pairs(reference, basis, cutoff, seed=derived_seed(self.seed, "overlap-pairs"))
+            model = fit_overlap_from_pairs(reference, basis, cutoff, seed=derived_seed(self.seed, "overlap-pairs"),
+                                           workers=self.workers)
             source = f"{model.fit_info['pairs']} atom pairs"
         except (UserInputError, CalculationFailed) as exc:
             if not labelled:

@@ -542,15 +542,42 @@ def pair_structures(numbers: Sequence[int], r_min_angstrom: float, r_max_angstro
     return out
 
 
+def _pair_overlaps(item: tuple) -> list:
+    """Worker side of :func:`fit_overlap_from_pairs`: the overlaps of one chunk of pairs (module level: pickled)."""
+    _, reference, structures = item
+    return [reference.pair_overlap(atoms) for atoms in structures]
+
+
 def fit_overlap_from_pairs(reference, basis: dict[int, str], cutoff_angstrom: float, r_min_angstrom: float = 1.2,
-                           step_angstrom: float = 0.1, directions: int = 2, seed: int = 0, progress=None) -> TwoCenterModel:
-    """The two-center overlap fitted to ``reference.pair_overlap`` of atom pairs in vacuum."""
+                           step_angstrom: float = 0.1, directions: int = 2, seed: int = 0, progress=None,
+                           workers: int = 1) -> TwoCenterModel:
+    """The two-center overlap fitted to ``reference.pair_overlap`` of atom pairs in vacuum.
+
+    ``workers > 1``: the pair calculations run in that many processes (the
+    reference must pickle) in chunks that are put back in order, so the fit
+    is the one a single worker makes. The first failing chunk's error is raised.
+    """
     structures = pair_structures(list(basis), r_min_angstrom + 0.05, cutoff_angstrom - 0.02, step_angstrom, directions, seed)
-    samples = []
-    for atoms in structures:
-        samples.append(reference.pair_overlap(atoms))
-        if progress is not None:
-            progress()
+    if workers > 1 and len(structures) > 1:
+        from thermodefect.core.executors import LocalExecutor
+
+        size = -(-len(structures) // (8 * workers))  # 8 chunks per worker: even finish, little pickling
+        chunks = [(k, reference, structures[i:i + size]) for k, i in enumerate(range(0, len(structures), size))]
+        done: dict[int, list] = {}
+        with LocalExecutor(workers) as executor:
+            for (k, _, part), result in executor.map(_pair_overlaps, chunks):
+                if isinstance(result, BaseException):
+                    raise result
+                done[k] = result
+                for _ in part if progress is not None else ():
+                    progress()
+        samples = [sample for k in range(len(chunks)) for sample in done[k]]
+    else:
+        samples = []
+        for atoms in structures:
+            samples.append(reference.pair_overlap(atoms))
+            if progress is not None:
+                progress()
     model = TwoCenterModel(basis, cutoff_angstrom, r_min_angstrom, target="overlap")
     model.fit(samples, smoothing=1e-6)
     model.fit_info["pairs"] = len(samples)
