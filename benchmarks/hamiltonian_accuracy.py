@@ -102,8 +102,8 @@ def stratified_split(dataset, n_test: int) -> tuple[list[str], list[str]]:
     return [k for k in dataset.keys() if k not in held], test
 
 
-def overlap_model(workdir: Path, basis: dict[int, str], cutoff_angstrom: float):
-    """The two-center overlap fitted to tblite atom pairs (cached in ``workdir``)."""
+def overlap_model(workdir: Path, basis: dict[int, str], cutoff_angstrom: float, workers: int = 1):
+    """The two-center overlap fitted to tblite atom pairs on ``workers`` processes (cached in ``workdir``)."""
     from thermodefect.hamiltonian.two_center import TwoCenterModel, fit_overlap_from_pairs
     from thermodefect.reference.registry import get_reference
     from thermodefect.settings import ReferenceSettings
@@ -112,7 +112,7 @@ def overlap_model(workdir: Path, basis: dict[int, str], cutoff_angstrom: float):
     if path.exists():
         return TwoCenterModel.load(path), None
     started = time.perf_counter()
-    model = fit_overlap_from_pairs(get_reference(ReferenceSettings()), basis, cutoff_angstrom)
+    model = fit_overlap_from_pairs(get_reference(ReferenceSettings()), basis, cutoff_angstrom, workers=workers)
     seconds = time.perf_counter() - started
     path.parent.mkdir(parents=True, exist_ok=True)
     model.save(path)
@@ -272,7 +272,8 @@ def main(argv=None) -> None:
     test = [dataset[k] for k in test_keys]
     print(f"{len(train)} training and {len(test)} held-out cells", flush=True)
 
-    overlap, overlap_seconds = overlap_model(args.workdir, train[0].basis, settings.two_center_cutoff_angstrom)
+    overlap, overlap_seconds = overlap_model(args.workdir, train[0].basis, settings.two_center_cutoff_angstrom,
+                                              workers=max(1, args.threads))
     if args.model:  # a model this script trained before: evaluate and time it again
         from thermodefect.hamiltonian import load_model
 
