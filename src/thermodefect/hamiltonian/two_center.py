@@ -549,35 +549,28 @@ def _pair_overlaps(item: tuple) -> list:
 
 
 def fit_overlap_from_pairs(reference, basis: dict[int, str], cutoff_angstrom: float, r_min_angstrom: float = 1.2,
-                           step_angstrom: float = 0.1, directions: int = 2, seed: int = 0, progress=None,
+                           step_angstrom: float = 0.1, directions: int = 2, seed: int = 0,
                            workers: int = 1) -> TwoCenterModel:
     """The two-center overlap fitted to ``reference.pair_overlap`` of atom pairs in vacuum.
 
-    ``workers > 1``: the pair calculations run in that many processes (the
-    reference must pickle) in chunks that are put back in order, so the fit
-    is the one a single worker makes. The first failing chunk's error is raised.
+    The pair calculations run in chunks on ``workers`` processes (one: in
+    this process; more: the reference must pickle). The chunks are put back
+    in order, so the fit does not depend on ``workers``. The first failing
+    chunk's error is raised.
     """
-    structures = pair_structures(list(basis), r_min_angstrom + 0.05, cutoff_angstrom - 0.02, step_angstrom, directions, seed)
-    if workers > 1 and len(structures) > 1:
-        from thermodefect.core.executors import LocalExecutor
+    from thermodefect.core.executors import LocalExecutor
 
-        size = -(-len(structures) // (8 * workers))  # 8 chunks per worker: even finish, little pickling
-        chunks = [(k, reference, structures[i:i + size]) for k, i in enumerate(range(0, len(structures), size))]
-        done: dict[int, list] = {}
-        with LocalExecutor(workers) as executor:
-            for (k, _, part), result in executor.map(_pair_overlaps, chunks):
-                if isinstance(result, BaseException):
-                    raise result
-                done[k] = result
-                for _ in part if progress is not None else ():
-                    progress()
-        samples = [sample for k in range(len(chunks)) for sample in done[k]]
-    else:
-        samples = []
-        for atoms in structures:
-            samples.append(reference.pair_overlap(atoms))
-            if progress is not None:
-                progress()
+    structures = pair_structures(list(basis), r_min_angstrom + 0.05, cutoff_angstrom - 0.02, step_angstrom, directions, seed)
+    workers = max(1, workers)
+    size = max(1, -(-len(structures) // (8 * workers)))  # 8 chunks per worker: even finish, little pickling
+    chunks = [(k, reference, structures[i:i + size]) for k, i in enumerate(range(0, len(structures), size))]
+    done: dict[int, list] = {}
+    with LocalExecutor(workers) as executor:
+        for (k, _, _), result in executor.map(_pair_overlaps, chunks):
+            if isinstance(result, BaseException):
+                raise result
+            done[k] = result
+    samples = [sample for k in range(len(chunks)) for sample in done[k]]
     model = TwoCenterModel(basis, cutoff_angstrom, r_min_angstrom, target="overlap")
     model.fit(samples, smoothing=1e-6)
     model.fit_info["pairs"] = len(samples)
