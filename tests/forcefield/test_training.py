@@ -98,3 +98,40 @@ def test_warm_start_continues_each_member_from_its_own_start(tmp_path, albe_trai
     assert not torch.allclose(weights(warm[0]), weights(warm[1]), atol=1e-6)  # each from its own member
     with pytest.raises(training.ForceFieldError, match="one model per ensemble member"):
         train_ensemble(frozen, albe_training_file, tmp_path / "bad", seed=9, start_from=starts[:1], start_epochs=1)
+
+
+def test_finetune_takes_the_energy_zero_of_its_own_labels(tmp_path, albe_training_file, tiny_mace):
+    """Naive fine-tuning from a foundation with the same elements must not keep the foundation's E0s:
+    labels from another reference (here the same frames, 40 eV per atom higher) would be off by that much."""
+    import numpy as np
+    import torch
+    from ase.io import read, write
+
+    foundation = train_model(tiny_mace, albe_training_file, tmp_path / "foundation", seed=1)
+    frames = read(str(albe_training_file), index=":")
+    for atoms in frames:
+        atoms.info["REF_energy"] += 40.0 * len(atoms)
+    shifted = tmp_path / "shifted.extxyz"
+    write(str(shifted), frames, format="extxyz")
+    expected = training.finetuning_e0s("average", shifted)
+    assert np.mean(list(expected.values())) == pytest.approx(np.mean(list(training.finetuning_e0s("average", albe_training_file).values())) + 40.0)
+
+    tuned = train_model(tiny_mace.model_copy(update={"foundation_model": str(foundation)}), shifted, tmp_path / "tuned", seed=2)
+    model = torch.load(tuned, map_location="cpu", weights_only=False)  # our own trained file
+    zs = [int(z) for z in model.atomic_numbers]
+    assert model.atomic_energies_fn.atomic_energies.reshape(-1).tolist() == pytest.approx([expected[z] for z in zs])
+    predicted = ForceFieldEnsemble([tuned]).predict_many(frames)
+    errors = [abs(p.mean_energy_ev - a.info["REF_energy"]) / len(a) for p, a in zip(predicted, frames)]
+    assert max(errors) < 1.0  # eV/atom; the foundation's E0s would leave 40
+
+    # "foundation" E0s (a warm start on the same reference) keep the foundation's.
+    kept = train_model(tiny_mace.model_copy(update={"foundation_model": str(foundation), "e0s": "foundation"}),
+                       albe_training_file, tmp_path / "kept", seed=2)
+    original = torch.load(foundation, map_location="cpu", weights_only=False).atomic_energies_fn.atomic_energies
+    assert torch.allclose(torch.load(kept, map_location="cpu", weights_only=False).atomic_energies_fn.atomic_energies, original)
+
+
+def test_finetuning_e0s_reads_a_dictionary_and_refuses_nonsense(tmp_path):
+    assert training.finetuning_e0s("{31: -1.5, 33: -2.5}", tmp_path / "unused.extxyz") == {31: -1.5, 33: -2.5}
+    with pytest.raises(training.ForceFieldError, match="neither"):
+        training.finetuning_e0s("{31: oops", tmp_path / "unused.extxyz")

@@ -32,7 +32,7 @@ from __future__ import annotations
 import importlib
 import re
 from pathlib import Path
-from typing import Any
+from typing import Any, Mapping
 
 from thermodefect.core.errors import UserInputError, describe
 
@@ -256,17 +256,26 @@ def read_mace_model(path: str | Path):
     return model.eval()
 
 
-def rewrite_mace_model(source: str | Path, target: str | Path) -> Path:
+def rewrite_mace_model(source: str | Path, target: str | Path, atomic_energies_ev: Mapping[int, float] | None = None) -> Path:
     """Save a clean copy of ``source`` for tools that ``torch.load`` it (mace-torch's fine-tuning).
 
     The copy pickles only the model :func:`read_mace_model` rebuilt, so what
     mace-torch later unpickles was made here, not by the file's author.
+    ``atomic_energies_ev`` (atomic number: eV) replace the model's E0s of those
+    elements (every head) in the copy.
     """
     import torch
 
     from thermodefect.core.files import replace_atomically
 
     model = read_mace_model(source)
+    if atomic_energies_ev:
+        numbers = [int(z) for z in model.atomic_numbers]
+        table = model.atomic_energies_fn.atomic_energies
+        with torch.no_grad():
+            for z, energy in atomic_energies_ev.items():
+                if int(z) in numbers:
+                    table[..., numbers.index(int(z))] = float(energy)
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
     replace_atomically(target, lambda tmp: torch.save(model, tmp))

@@ -192,11 +192,6 @@ def train_model(
         check_training_data(Path(valid_file), min_frames=1)
     output_dir = Path(output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
-    foundation = None
-    if ff.foundation_model:
-        source = resolve_foundation_model(ff.foundation_model)
-        foundation = str(rewrite_mace_model(source, output_dir / f"{name}.foundation.model"))
-        print("note: " + PICKLE_NOTE.format(path=source), file=sys.stderr, flush=True)
     valid_file = Path(valid_file) if valid_file else None
     if ff.baseline != "none":
         train_file = _residual_file(train_file, output_dir / f"{name}.residual-train.extxyz", ff.baseline)
@@ -206,6 +201,16 @@ def train_model(
         from thermodefect.forcefield.baseline import e0s_argument
 
         e0s = e0s_argument(isolated_energies_ev or {}, ff.baseline)
+    foundation = None
+    if ff.foundation_model:
+        source = resolve_foundation_model(ff.foundation_model)
+        # Naive fine-tuning copies every foundation tensor of matching shape,
+        # the E0s included: a foundation with the same elements would keep its
+        # own energy zero (another reference's, eV per atom away) unless the
+        # copy carries this training's E0s. "foundation" E0s keep the foundation's.
+        own_e0s = None if ff.e0s == "foundation" or ff.replay_file is not None else finetuning_e0s(e0s or ff.e0s, train_file)
+        foundation = str(rewrite_mace_model(source, output_dir / f"{name}.foundation.model", atomic_energies_ev=own_e0s))
+        print("note: " + PICKLE_NOTE.format(path=source), file=sys.stderr, flush=True)
     checkpoints = Path(tempfile.mkdtemp(prefix=f"{name}-checkpoints-", dir=output_dir))
     argv = mace_arguments(ff, train_file, output_dir, seed, name, valid_file, foundation, checkpoints, e0s)
     args = _parse_mace_arguments(argv)
@@ -233,6 +238,28 @@ def train_model(
     if not model_path.is_file():
         raise ForceFieldError(f"mace-torch finished without writing {model_path}; see {output_dir / 'logs'}")
     return model_path
+
+
+def finetuning_e0s(e0s: str, train_file: Path) -> dict[int, float]:
+    """The E0s (atomic number: eV) mace-torch's ``--E0s`` gives for ``train_file``: a dictionary string as is;
+    ``"average"`` by least squares of the frames' energies on their element counts, as mace-torch fits them."""
+    import ast
+
+    import numpy as np
+    from ase.io import read
+
+    if e0s != "average":
+        try:
+            values = ast.literal_eval(e0s)
+        except (ValueError, SyntaxError):
+            raise ForceFieldError(f"forcefield.e0s {e0s!r} is neither 'average', 'isolated', 'foundation' nor a dictionary") from None
+        return {int(z): float(v) for z, v in values.items()}
+    frames = read(str(train_file), index=":", format="extxyz")
+    elements = sorted({int(z) for atoms in frames for z in atoms.numbers})
+    counts = np.array([[np.count_nonzero(atoms.numbers == z) for z in elements] for atoms in frames], float)
+    energies = np.array([float(atoms.info[ENERGY_KEY]) for atoms in frames])
+    solution = np.linalg.lstsq(counts, energies, rcond=None)[0]
+    return dict(zip(elements, (float(x) for x in solution)))
 
 
 def _residual_file(source: Path, target: Path, baseline: str) -> Path:
