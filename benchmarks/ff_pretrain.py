@@ -80,21 +80,11 @@ def label_with_teacher(teacher: str, source: Path, target: Path, python: str | N
         return 0.0
     started = time.perf_counter()
     if teacher == "albe":
-        from ase.io import read, write
+        from teacher_label import label_file
 
         from thermodefect.potentials.albe import AlbeGaAs
 
-        calc = AlbeGaAs()
-        out = []
-        for atoms in read(str(source), index=":"):
-            atoms.calc = calc
-            energy, forces = float(atoms.get_potential_energy()), atoms.get_forces().copy()
-            atoms.calc = None
-            atoms.info["REF_energy"], atoms.arrays["REF_forces"] = energy, forces
-            out.append(atoms)
-        partial = target.with_suffix(".partial.extxyz")
-        write(str(partial), out, format="extxyz")
-        partial.replace(target)
+        label_file(AlbeGaAs(), source, target)
     else:
         if python is None:
             raise SystemExit(f"error: teacher {teacher} needs --teacher-python {teacher}=PYTHON (an environment with it)")
@@ -219,11 +209,12 @@ def main() -> None:
     for n in counts:
         write(str(work / f"train-{n}.extxyz"), pool[:n], format="extxyz")
     common = {"test_file": str(work / "test.extxyz")}
-    phase_a = [{"kind": "pretrain", "teacher": t, "labels": 0, "out": str(pre / t / "model"),
+    scratch_lr = lc.BASE["learning_rate"]
+    phase_a = [{"kind": "pretrain", "teacher": t, "labels": 0, "lr": scratch_lr, "out": str(pre / t / "model"),
                 "train_file": str(pre / f"{t}-pool.extxyz"), "valid_file": str(pre / f"{t}-valid.extxyz"),
                 "options": {**lc.BASE, "max_num_epochs": args.pretrain_epochs, "patience": args.pretrain_epochs}, **common}
                for t in teachers]
-    phase_a += [{"kind": "scratch", "teacher": None, "labels": n, "out": str(pre / f"scratch-{n}"),
+    phase_a += [{"kind": "scratch", "teacher": None, "labels": n, "lr": scratch_lr, "out": str(pre / f"scratch-{n}"),
                  "train_file": str(work / f"train-{n}.extxyz"), "valid_file": str(work / "valid.extxyz"),
                  "options": {**lc.BASE, "max_num_epochs": args.epochs, "patience": max(20, args.epochs // 4)}, **common}
                 for n in counts]
@@ -235,8 +226,6 @@ def main() -> None:
                             "foundation_model": str(pre / t / "model" / "model.model"),
                             "finetune_learning_rate": lr}, **common}
                for lr in rates for t in teachers for n in counts]
-    for job in phase_a:
-        job["lr"] = job["options"]["learning_rate"]
     redo = {(j["kind"], j["teacher"], j["labels"], j["lr"]) for j in phase_a + phase_b}
     out["rows"] = [r for r in out["rows"] if (r["kind"], r["teacher"], r["labels"], r.get("lr")) not in redo]
     with LocalExecutor(args.workers) as executor:

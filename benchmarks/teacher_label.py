@@ -37,6 +37,27 @@ def teacher_calculator(name: str):
     raise SystemExit(f"error: unknown teacher {name!r}; known: {', '.join(TEACHERS)}")
 
 
+def label_file(calc, source: Path, target: Path) -> int:
+    """Every frame of ``source`` with ``calc``'s energy and forces as REF_energy / REF_forces, into ``target``
+    (through a temporary file); returns the number of frames."""
+    from ase.io import read, write
+
+    out = []
+    for atoms in read(str(source), index=":"):
+        atoms.calc = calc
+        energy = float(atoms.get_potential_energy())
+        forces = atoms.get_forces().copy()
+        labelled = atoms.copy()
+        labelled.calc = None
+        labelled.info["REF_energy"] = energy
+        labelled.arrays["REF_forces"] = forces
+        out.append(labelled)
+    partial = target.with_suffix(".partial.extxyz")
+    write(str(partial), out, format="extxyz")
+    partial.replace(target)
+    return len(out)
+
+
 def main(argv: list[str]) -> int:
     if len(argv) != 3:
         print(__doc__.strip().splitlines()[0] + "\nusage: teacher_label.py TEACHER IN.extxyz OUT.extxyz", file=sys.stderr)
@@ -49,27 +70,13 @@ def main(argv: list[str]) -> int:
         print(f"error: no structures file {source}", file=sys.stderr)
         return 2
     import torch
-    from ase.io import read, write
 
     torch.set_num_threads(1)
-    frames = read(str(source), index=":")
     calc = teacher_calculator(name)
     started = time.perf_counter()
-    out = []
-    for atoms in frames:
-        atoms.calc = calc
-        energy = float(atoms.get_potential_energy())
-        forces = atoms.get_forces().copy()
-        labelled = atoms.copy()
-        labelled.calc = None
-        labelled.info["REF_energy"] = energy
-        labelled.arrays["REF_forces"] = forces
-        out.append(labelled)
-    partial = target.with_suffix(".partial.extxyz")
-    write(str(partial), out, format="extxyz")
-    partial.replace(target)
+    n = label_file(calc, source, target)
     seconds = time.perf_counter() - started
-    print(f"{name}: {len(out)} frames in {seconds:.1f} s ({seconds / max(len(out), 1):.3f} s per frame)", file=sys.stderr)
+    print(f"{name}: {n} frames in {seconds:.1f} s ({seconds / max(n, 1):.3f} s per frame)", file=sys.stderr)
     return 0
 
 
