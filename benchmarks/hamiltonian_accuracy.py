@@ -3,6 +3,7 @@
     python benchmarks/hamiltonian_accuracy.py --label 8                 # label 8 x 6 rattled 64-atom cells once
     python benchmarks/hamiltonian_accuracy.py '{"max_epochs": 60}' --n-test 12 --timing 64 216 512
     python benchmarks/hamiltonian_accuracy.py --model /tmp/thermodefect-ham-accuracy/model --timing 512
+    python benchmarks/hamiltonian_accuracy.py '{"max_epochs": 20, "gap_loss_weight": 0.01}' --init MODEL_DIR
 
 The model is the one a run trains: the two-center overlap fitted to atom pairs
 in vacuum, the overlap-scaled two-center Hamiltonian baseline fitted on the
@@ -246,6 +247,9 @@ def main(argv=None) -> None:
     parser.add_argument("--workdir", type=Path, default=Path("/tmp/thermodefect-ham-accuracy"))
     parser.add_argument("--name", default="", help="Label of the run in the results file.")
     parser.add_argument("--model", type=Path, help="Evaluate this saved model (trained here before) instead of training.")
+    parser.add_argument("--init", type=Path,
+                        help="Continue training this saved model (trained here before; its baseline and normalisation kept) "
+                             "with the settings' training options, instead of training from scratch.")
     parser.add_argument("--cell-edges", action="store_true",
                         help="Band edges of defect cells from their own states (electronic.band_edges = 'cell') instead of pristine-aligned.")
     args = parser.parse_args(argv)
@@ -284,12 +288,20 @@ def main(argv=None) -> None:
         epochs, seconds_per_epoch = history["epochs_run"], history["seconds_per_epoch"]
         final_loss = history["history"][-1]["train_loss"]
     else:
+        initial = None
+        if args.init:
+            from thermodefect.hamiltonian import load_model
+
+            initial = load_model(args.init)
+            baseline, baseline_fit, baseline_seconds = None, initial.two_center.fit_info, None
+        else:
+            started = time.perf_counter()
+            baseline = ScaledTwoCenterModel(overlap)
+            baseline_fit = baseline.fit(train, atoms_per_sample=atoms_per_sample_for(len(train)))
+            baseline_seconds = time.perf_counter() - started
         started = time.perf_counter()
-        baseline = ScaledTwoCenterModel(overlap)
-        baseline_fit = baseline.fit(train, atoms_per_sample=atoms_per_sample_for(len(train)))
-        baseline_seconds = time.perf_counter() - started
-        started = time.perf_counter()
-        result = train_model(train, [], settings, args.workdir / "model", seed=0, progress=False, baseline=baseline)
+        result = train_model(train, [], settings, args.workdir / "model", seed=0, progress=False, baseline=baseline,
+                             initial=initial)
         train_seconds = time.perf_counter() - started
         ham, epochs, seconds_per_epoch = result.model, result.epochs_run, result.seconds_per_epoch
         final_loss = result.history[-1]["train_loss"]
@@ -302,7 +314,7 @@ def main(argv=None) -> None:
         "threads": args.threads, "torch": torch.__version__, "machine": platform.machine(),
         "overlap_fit_seconds": overlap_seconds, "overlap_fit": overlap.fit_info,
         "baseline_fit_seconds": baseline_seconds, "baseline_fit_mae_mev": baseline_fit["mae"] * MILLI,
-        "model": str(args.model) if args.model else None,
+        "model": str(args.model) if args.model else None, "initial_model": str(args.init) if args.init else None,
         "train_seconds": train_seconds, "epochs": epochs, "seconds_per_epoch": seconds_per_epoch,
         "final_train_loss": final_loss, "potential_offset_ev": float(ham.potential_offset),
         "test": metrics,

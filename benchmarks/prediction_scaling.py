@@ -168,6 +168,7 @@ def main() -> None:
     parser.add_argument("--sizes", default=",".join(map(str, CELLS)), help="atom counts, from " + ", ".join(map(str, CELLS)))
     parser.add_argument("--reference-up-to", type=int, default=REFERENCE_UP_TO, help="largest cell the reference runs on")
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--results", type=Path, default=RESULTS, help="JSON file of the rows (kept rows are read from it)")
     parser.add_argument("--case", nargs=2, metavar=("SIDE", "ATOMS"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.case:
@@ -185,7 +186,7 @@ def main() -> None:
     unknown = sorted(set(sizes) - set(CELLS))
     if unknown:
         sys.exit(f"error: no cell defined for {unknown} atoms; choose from {sorted(CELLS)}")
-    old = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
+    old = json.loads(args.results.read_text()) if args.results.exists() else {}
     keep = {(r["side"], r["n_atoms"]): r for r in old.get("rows", []) if "error" not in r and "level_electrons" in r
             and (r["side"] == "reference" or "route" in r)
             and old.get("run") == str(args.run.resolve()) and old.get("threads") == args.threads}
@@ -208,8 +209,8 @@ def _write(args, rows: list[dict]) -> None:
     reference = {r["n_atoms"]: r for r in rows if r["side"] == "reference" and "error" not in r}
     speedup = {str(n): round(reference[n]["total_s"] / model[n]["total_s"], 1) for n in sorted(reference) if n in model}
     errors = {str(n): _errors_mev(model[n], reference[n]) for n in sorted(reference) if n in model}
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps({
+    args.results.parent.mkdir(parents=True, exist_ok=True)
+    args.results.write_text(json.dumps({
         "benchmark": "prediction_scaling", "machine": platform.machine(), "cores": os.cpu_count(), "threads": args.threads,
         "run": str(args.run.resolve()), "rows": rows, "speedup_reference_over_model": speedup,
         "model_minus_reference_mev": errors,

@@ -70,6 +70,26 @@ def test_loss_equals_scipy_generalized_eigh_reference():
     np.testing.assert_allclose(loss, expected, rtol=RTOL_SCIPY)
 
 
+def test_shift_invariant_term_ignores_a_constant_times_the_overlap():
+    # H + c·S has the levels of H moved by c: the term is zero under a shift-invariant loss
+    # (which leaves each cell's c free), and the plain term sees c² / σ² exactly.
+    target = random_model(BASIS, 5.0, seed=0)
+    overlap = _overlap(4)
+    prepared = _prepared(target, gaas_cell(seed=4), overlap)
+    shift_ev = 0.3
+    with torch.no_grad():
+        blocks = _blocks(target, prepared)
+    prepared.baseline_gamma = shift_ev * overlap  # added to the predicted Γ matrix by the loss
+    sigma = float(target.target_scale)
+    with torch.no_grad():
+        plain, gap = eigenvalue_loss_terms(blocks, prepared, target.target_scale)
+        prepared.shift_invariant = True
+        invariant, gap_invariant = eigenvalue_loss_terms(blocks, prepared, target.target_scale)
+    np.testing.assert_allclose(float(plain), (shift_ev / sigma) ** 2, rtol=1e-8)
+    assert float(invariant) < ATOL_ZERO
+    assert float(gap) < ATOL_ZERO and float(gap_invariant) < ATOL_ZERO
+
+
 def test_gradient_is_finite_for_degenerate_levels():
     # Unrattled zincblende: the T_d symmetry of the equivariant model makes triply degenerate Γ levels.
     target, trial = random_model(BASIS, 5.0, seed=0), random_model(BASIS, 5.0, seed=1)

@@ -6,6 +6,7 @@ import json
 
 import numpy as np
 import pytest
+import torch
 
 from thermodefect.core.errors import UserInputError
 from thermodefect.hamiltonian import ensemble_uncertainty, load_ensemble, train_ensemble, train_model
@@ -74,3 +75,34 @@ def test_a_loss_that_is_never_finite_is_one_clear_error(tmp_path):
     with pytest.raises(TrainingDiverged, match="not finite from the first epoch"):
         train_model(samples, [], settings, tmp_path / "m", seed=0, progress=False)
     assert not (tmp_path / "m" / "model.json").exists()
+
+
+def test_warm_start_continues_from_the_initial_model(tmp_path):
+    target = random_model(BASIS, 3.5, seed=5)
+    samples = model_samples(target, [gaas_cell(seed=s) for s in range(2)], "realspace")
+    settings = tiny_settings(num_layers=1, max_epochs=30, learning_rate=1e-2)
+    first = train_model(samples, [], settings, tmp_path / "a", seed=0, progress=False)
+    weights_before = [t.detach().clone() for t in first.model.parameters()]
+    fresh = train_model(samples, [], settings.model_copy(update={"max_epochs": 1}), tmp_path / "b", seed=1,
+                        progress=False)
+    more = train_model(samples, [], settings.model_copy(update={"max_epochs": 3, "learning_rate": 1e-3}),
+                       tmp_path / "c", seed=1, progress=False, initial=first.model)
+    # The first epoch of the continued training already sits at the trained model's loss, far below a
+    # fresh start's, and continuing lowers it further; the initial model itself is left as it was.
+    assert more.history[0]["train_loss"] < 0.5 * fresh.history[0]["train_loss"]
+    assert more.best_valid_loss < first.best_valid_loss
+    assert float(more.model.target_scale) == float(first.model.target_scale)
+    assert all(torch.equal(a, b) for a, b in zip(weights_before, first.model.parameters()))
+
+
+def test_warm_start_refuses_another_basis_or_target(tmp_path):
+    target = random_model(BASIS, 3.5, seed=5)
+    samples = model_samples(target, [gaas_cell(seed=1)], "realspace")
+    initial = train_model(samples, [], tiny_settings(num_layers=1, max_epochs=1), tmp_path / "a", progress=False).model
+    other = random_model({31: SPD, 33: "1x0e+1x1o"}, 3.5, seed=5)
+    other_samples = model_samples(other, [gaas_cell(seed=1)], "realspace")
+    with pytest.raises(UserInputError, match="warm start: the initial model's basis"):
+        train_model(other_samples, [], tiny_settings(max_epochs=1), tmp_path / "b", progress=False, initial=initial)
+    with pytest.raises(UserInputError, match="warm start: the initial model predicts"):
+        train_model(samples, [], tiny_settings(max_epochs=1), tmp_path / "c", target="overlap", progress=False,
+                    initial=initial)

@@ -13,7 +13,9 @@ with the reference eigenvalues ``ε_ref`` of ``eigh(H_ref, S_ref)``:
     L_eig = mean_{n∈W} (ε_n − ε_ref,n)² / σ²        (σ = target_scale, eV)
 
 The same ``σ²`` normalises the element loss, so both are dimensionless and
-comparable. Optionally a gap term ``(E_g − E_g,ref)² / σ²`` with ``E_g`` the
+comparable. With a shift-invariant element loss (``shift_invariant_loss``) the
+window's mean error is removed first: ``H + c·S`` moves every level by ``c``
+and that loss leaves each cell's ``c`` free, so this term leaves it free too. Optionally a gap term ``(E_g − E_g,ref)² / σ²`` with ``E_g`` the
 lowest empty minus the highest occupied level. The backward of ``eigvalsh``
 for eigenvalue-only losses is ``V diag(∂L/∂ε) Vᵀ``: finite for degenerate
 levels (no ``1/(ε_i − ε_j)`` factors).
@@ -92,7 +94,11 @@ def eigenvalue_loss_terms(blocks: torch.Tensor, sample: PreparedSample, scale: t
     predicted = predicted_eigenvalues(blocks, sample, target, potentials)
     reference = torch.as_tensor(target.reference_ev, device=predicted.device)
     sigma = scale.to(torch.float64)
-    eigen_term = (((predicted - reference) / sigma) ** 2).mean()
+    error = predicted - reference
+    if sample.shift_invariant:
+        # H + c·S moves every level by c: the element loss leaves c free, so this term does too.
+        error = error - error.mean()
+    eigen_term = ((error / sigma) ** 2).mean()
     h = target.homo_in_window
     gap_term = predicted.new_zeros(())
     if 0 <= h < len(reference) - 1:

@@ -189,7 +189,7 @@ def mean_loss(model, prepared: list[PreparedSample], batch_size: int, device,
 
 def train_model(train_samples: Sequence[HamiltonianSample], valid_samples: Sequence[HamiltonianSample], settings,
                 out_dir: str | Path, seed: int = 0, target: str = "hamiltonian", progress: bool = True,
-                baseline=None) -> TrainResult:
+                baseline=None, initial=None) -> TrainResult:
     """Train one model; the best-validation weights are saved to ``out_dir`` and returned.
 
     ``settings`` is a ``HamiltonianModelSettings``. With no validation
@@ -197,6 +197,10 @@ def train_model(train_samples: Sequence[HamiltonianSample], valid_samples: Seque
     ``baseline`` (a fitted :class:`~thermodefect.hamiltonian.two_center.TwoCenterModel`):
     the network learns the reference minus the baseline, and the saved model
     carries the baseline, so predictions are network + baseline.
+    ``initial`` (a trained :class:`HamiltonianModel`): continue training a copy
+    of it -- its architecture, weights, normalisation and baseline -- with the
+    training options of ``settings`` (learning rate, epochs, loss weights);
+    the architecture options of ``settings`` are then not used.
     """
     import torch
     from tqdm import tqdm
@@ -208,18 +212,25 @@ def train_model(train_samples: Sequence[HamiltonianSample], valid_samples: Seque
     device = resolve_device(settings.device)
     basis = basis_of(list(train_samples) + list(valid_samples))
     layout = OrbitalLayout(basis)
+    if initial is not None:
+        baseline = _check_initial(initial, basis, target, baseline)
     weights = LossWeights.from_settings(settings, target)
     bands = settings.eigenvalue_loss_bands if weights.uses_eigenvalues else 0
     invariant = settings.shift_invariant_loss
     train = prepare_samples(train_samples, layout, settings.cutoff_angstrom, target, "training", bands, baseline, invariant)
     valid = prepare_samples(valid_samples, layout, settings.cutoff_angstrom, target, "validation", bands, baseline, invariant)
-    avg_neighbors = float(np.mean([p.graph.n_edges / p.graph.n_atoms for p in train]))
-    model = build_model(settings, basis, target, avg_neighbors)
-    model.two_center = baseline
-    baseline, scale = fit_normalization(train, layout, settings.onsite_baseline)
-    model.onsite_baseline.copy_(torch.as_tensor(baseline))
-    model.target_scale.fill_(scale)
-    model.potential_scale.fill_(potential_scale(train, scale))
+    if initial is None:
+        avg_neighbors = float(np.mean([p.graph.n_edges / p.graph.n_atoms for p in train]))
+        model = build_model(settings, basis, target, avg_neighbors)
+        model.two_center = baseline
+        onsite, scale = fit_normalization(train, layout, settings.onsite_baseline)
+        model.onsite_baseline.copy_(torch.as_tensor(onsite))
+        model.target_scale.fill_(scale)
+        model.potential_scale.fill_(potential_scale(train, scale))
+    else:  # the initial model's normalisation stays: its weights were trained in those units
+        model = copy.deepcopy(initial)
+        model.two_center = baseline
+        scale = float(model.target_scale)
     model.to(device)
     optimizer = torch.optim.Adam(model.parameters(), lr=settings.learning_rate)
     scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
@@ -279,6 +290,17 @@ def train_model(train_samples: Sequence[HamiltonianSample], valid_samples: Seque
         "n_train": len(train), "n_valid": len(valid), "history": history,
     })
     return result
+
+
+def _check_initial(initial, basis: dict[int, str], target: str, baseline):
+    """The baseline a warm start trains on (the initial model's), or a one-line refusal."""
+    if initial.config.target != target:
+        raise UserInputError(f"warm start: the initial model predicts {initial.config.target!r}, not {target!r}")
+    if initial.layout.basis != {int(z): str(b) for z, b in basis.items()}:
+        raise UserInputError(f"warm start: the initial model's basis {dict(initial.layout.basis)} is not the samples' {basis}")
+    if baseline is not None and baseline is not initial.two_center:
+        raise UserInputError("warm start: pass no baseline; the initial model's two-center baseline is used")
+    return initial.two_center
 
 
 def train_ensemble(train_samples, valid_samples, settings, out_dir: str | Path, seed: int = 0,
