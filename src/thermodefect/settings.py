@@ -399,7 +399,9 @@ class HamiltonianModelSettings(_Section):
     eigenvalue_loss_bands: Count = 30  # levels in the window: half occupied, half empty
     gap_loss_weight: Weight = 0.0  # extra (ΔE_gap / target_scale)² term, [0, 1e6]
     # Epochs of element-only training before the eigenvalue/gap terms join (a random model's
-    # levels are eV off and that term would swamp the element loss).
+    # levels are eV off and that term would swamp the element loss); they join earlier when the
+    # element loss stops improving for `patience` epochs. The band phase restarts Adam and the LR
+    # schedule from the best element-loss weights.
     eigenvalue_loss_start_epoch: NonNegativeCount = 6
 
     @model_validator(mode="after")

@@ -137,3 +137,23 @@ def test_eigenvalue_term_joins_the_training_loss_at_its_start_epoch(tmp_path):
     with_eigen, element_only = histories[10.0], histories[0.0]
     np.testing.assert_allclose(with_eigen[0], element_only[0], rtol=RTOL_SCIPY)  # before the start epoch
     assert np.isfinite(with_eigen[1]) and with_eigen[1] > element_only[1]
+
+
+def test_band_terms_join_when_the_element_loss_stops_improving(tmp_path):
+    # A start epoch beyond the run: the element phase ends on patience instead, and the band-energy
+    # phase then starts from the best element-loss weights rather than the run stopping.
+    target = random_model(BASIS, 5.0, seed=5)
+    train = model_samples(target, [gaas_cell(seed=s) for s in range(2)], "gamma", overlap=_overlap(1))
+    runs = {}
+    for weight in (0.0, 10.0):
+        settings = tiny_settings(cutoff_angstrom=5.0, num_layers=1, max_epochs=12, patience=1, learning_rate=1.0,
+                                 eigenvalue_loss_weight=weight, eigenvalue_loss_bands=N_BANDS,
+                                 eigenvalue_loss_start_epoch=1000)
+        runs[weight] = train_model(train, [], settings, tmp_path / f"w{weight}", seed=0, progress=False)
+    element_only, banded = runs[0.0], runs[10.0]
+    assert element_only.epochs_run < 12 and not any(h["band_terms"] for h in element_only.history)
+    first_band = next(h["epoch"] for h in banded.history if h["band_terms"])
+    assert first_band == element_only.epochs_run  # the epoch after the one where the element run stopped
+    assert banded.epochs_run > element_only.epochs_run
+    assert banded.best_epoch >= first_band  # the saved model comes from the band-energy phase
+    assert banded.history[first_band]["learning_rate"] == 1.0  # a fresh schedule

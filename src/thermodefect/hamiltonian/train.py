@@ -5,9 +5,11 @@ Bloch sums, see :mod:`.losses`) in units of ``target_scale``; Hamiltonian
 models add ``eigenvalue_loss_weight`` times the Γ eigenvalue loss of
 :mod:`.eigen_loss` (and ``gap_loss_weight`` times its gap term). A batch's
 loss is the mean over its samples. The eigenvalue terms start at epoch
-``eigenvalue_loss_start_epoch``: on a freshly initialised model the levels are
-eV off and that term would swamp the element loss; from that epoch on the best
-loss (checkpoint choice, LR schedule) is tracked afresh.
+``eigenvalue_loss_start_epoch``, or earlier when the element loss stops
+improving for ``patience`` epochs: on a freshly initialised model the levels
+are eV off and that term would swamp the element loss. At the switch the best
+element-loss weights are restored, the optimizer and LR schedule start afresh
+and so does the best loss (checkpoint choice), since the loss changed definition.
 """
 
 from __future__ import annotations
@@ -232,19 +234,24 @@ def train_model(train_samples: Sequence[HamiltonianSample], valid_samples: Seque
         model.two_center = baseline
         scale = float(model.target_scale)
     model.to(device)
-    optimizer = torch.optim.Adam(model.parameters(), lr=settings.learning_rate)
-    scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
-        optimizer, factor=settings.lr_factor, patience=settings.lr_patience, min_lr=settings.min_learning_rate)
+    optimizer, scheduler = _optimizer(model, settings)
 
     best_loss, best_epoch, best_state, history = float("inf"), -1, None, []
+    band_start = settings.eigenvalue_loss_start_epoch if weights.uses_eigenvalues else 0
+    active = weights if band_start == 0 else LossWeights()
     started = time.perf_counter()
     bar = tqdm(range(settings.max_epochs), desc=f"{target} model (seed {seed})", disable=not progress, leave=False)
     epoch = -1
     for epoch in bar:
-        active = weights if epoch >= settings.eigenvalue_loss_start_epoch else LossWeights()
-        if weights.uses_eigenvalues and epoch == settings.eigenvalue_loss_start_epoch > 0:
-            # The loss changes definition: earlier losses are not comparable with the new ones.
-            best_loss, scheduler.best, scheduler.num_bad_epochs = float("inf"), float("inf"), 0
+        if active is not weights and epoch >= band_start:
+            # The loss changes definition, so earlier losses are not comparable with the new ones. The
+            # band-energy phase starts from the best element-loss weights with a fresh optimizer and
+            # schedule: continuing a converged model this way is what was measured (docs/hamiltonian.md).
+            active = weights
+            if best_state is not None:
+                model.load_state_dict(best_state)
+            optimizer, scheduler = _optimizer(model, settings)
+            best_loss, best_epoch = float("inf"), epoch
         model.train()
         order = rng.permutation(len(train))
         train_total = 0.0
@@ -260,13 +267,15 @@ def train_model(train_samples: Sequence[HamiltonianSample], valid_samples: Seque
         valid_loss = mean_loss(model, valid, settings.batch_size, device, active) if valid else train_loss
         scheduler.step(valid_loss)
         history.append({"epoch": epoch, "train_loss": train_loss, "valid_loss": valid_loss,
-                        "learning_rate": optimizer.param_groups[0]["lr"]})
+                        "learning_rate": optimizer.param_groups[0]["lr"], "band_terms": active.uses_eigenvalues})
         bar.set_postfix(train=f"{train_loss:.3g}", valid=f"{valid_loss:.3g}")
         if valid_loss < best_loss:
             best_loss, best_epoch = valid_loss, epoch
             best_state = copy.deepcopy(model.state_dict())
         elif epoch - best_epoch >= settings.patience:
-            break
+            if active is weights:
+                break
+            band_start = epoch + 1  # the element loss stopped improving: the band-energy terms join now
     elapsed = time.perf_counter() - started
     if best_state is None:
         raise TrainingDiverged(
@@ -290,6 +299,16 @@ def train_model(train_samples: Sequence[HamiltonianSample], valid_samples: Seque
         "n_train": len(train), "n_valid": len(valid), "history": history,
     })
     return result
+
+
+def _optimizer(model, settings):
+    """Adam at ``learning_rate`` and its ReduceLROnPlateau schedule."""
+    import torch
+
+    optimizer = torch.optim.Adam(model.parameters(), lr=settings.learning_rate)
+    scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
+        optimizer, factor=settings.lr_factor, patience=settings.lr_patience, min_lr=settings.min_learning_rate)
+    return optimizer, scheduler
 
 
 def _check_initial(initial, basis: dict[int, str], target: str, baseline):
