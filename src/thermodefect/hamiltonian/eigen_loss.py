@@ -15,8 +15,9 @@ with the reference eigenvalues ``ε_ref`` of ``eigh(H_ref, S_ref)``:
 The same ``σ²`` normalises the element loss, so both are dimensionless and
 comparable. With a shift-invariant element loss (``shift_invariant_loss``) the
 window's mean error is removed first: ``H + c·S`` moves every level by ``c``
-and that loss leaves each cell's ``c`` free, so this term leaves it free too. Optionally a gap term ``(E_g − E_g,ref)² / σ²`` with ``E_g`` the
-lowest empty minus the highest occupied level. The backward of ``eigvalsh``
+and that loss leaves each cell's ``c`` free, so this term leaves it free too.
+Optionally a gap term ``(E_g − E_g,ref)² / σ²`` with ``E_g`` the lowest empty
+minus the highest occupied level. The backward of ``eigvalsh``
 for eigenvalue-only losses is ``V diag(∂L/∂ε) Vᵀ``: finite for degenerate
 levels (no ``1/(ε_i − ε_j)`` factors).
 """
