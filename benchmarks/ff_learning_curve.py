@@ -57,6 +57,13 @@ VARIANTS = {
     "stage-two": {"stage_two": True},
     "huber": {"loss": "huber"},
     "batch2": {"batch_size": 2},
+    "ell2": {"max_ell": 2},
+    "ell1": {"max_ell": 1},
+    "ell2-corr2": {"max_ell": 2, "correlation": 2},
+    "ell2-batch2": {"max_ell": 2, "batch_size": 2},
+    "ell1-batch2": {"max_ell": 1, "batch_size": 2},
+    "L1-ell1": {"max_L": 1, "max_ell": 1},
+    "L1-ell2": {"max_L": 1, "max_ell": 2},
 }
 
 

@@ -248,6 +248,9 @@ class ForceFieldSettings(_Section):
     max_L: Annotated[int, Field(ge=0, le=3)] = 1
     num_interactions: Annotated[int, Field(ge=1, le=4)] = 2
     correlation: Annotated[int, Field(ge=1, le=4)] = 3
+    # Highest spherical-harmonic degree of the edge features (mace-torch's --max_ell). The cost of
+    # an L = 0 model falls ~2x from 3 to 2 and ~3x from 3 to 1 (docs/forcefield.md).
+    max_ell: Annotated[int, Field(ge=1, le=4)] = 3
     max_num_epochs: Count = 200
     patience: Count = 30
     batch_size: Count = 5

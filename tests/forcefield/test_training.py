@@ -78,6 +78,18 @@ def test_training_levers_reach_mace_torch_and_stage_two_is_the_trained_model(tmp
     assert "Stage Two" in (tmp_path / "two" / "model.console.log").read_text()
 
 
+def test_max_ell_sets_the_degree_of_the_trained_models_edge_features(tmp_path, albe_training_file, tiny_mace):
+    import torch
+
+    ff = tiny_mace.model_copy(update={"max_ell": 1})
+    assert training._parse_mace_arguments(training.mace_arguments(ff, albe_training_file, tmp_path, 1)).max_ell == 1
+    path = train_model(ff, albe_training_file, tmp_path / "ell1", seed=2)
+    model = torch.load(path, map_location="cpu", weights_only=False)
+    assert model.spherical_harmonics.irreps_out.lmax == 1
+    default = training._parse_mace_arguments(training.mace_arguments(tiny_mace, albe_training_file, tmp_path, 1))
+    assert default.max_ell == 3  # mace-torch's own default, unchanged unless asked
+
+
 def test_warm_start_continues_each_member_from_its_own_start(tmp_path, albe_training_file, tiny_mace):
     """Member k continues start_from[k]: at a vanishing learning rate its weights stay those of its start."""
     import torch

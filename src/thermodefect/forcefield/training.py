@@ -118,6 +118,7 @@ def mace_arguments(
             f"--r_max={ff.r_max_angstrom}",
             f"--num_channels={ff.num_channels}",
             f"--max_L={ff.max_L}",
+            f"--max_ell={ff.max_ell}",
             f"--num_interactions={ff.num_interactions}",
             f"--correlation={ff.correlation}",
         ]
