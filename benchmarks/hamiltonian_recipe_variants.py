@@ -15,7 +15,8 @@ defect (meV) and the As_Ga levels of both sides.
 
 A variant is ``name={json of [hamiltonian] options}``; ``name`` alone means
 the run's own recipe. Writes benchmarks/results/hamiltonian_recipe_variants.json
-(rows of earlier variants kept; a finished variant's models are reused).
+(or ``--results FILE``; rows of earlier variants kept; a finished variant's
+models are reused).
 """
 
 from __future__ import annotations
@@ -77,6 +78,7 @@ def main() -> None:
     parser.add_argument("--run", type=Path, required=True, help="a finished run directory (validation stage done)")
     parser.add_argument("--members", type=int, default=2, help="ensemble members per variant (at least 2)")
     parser.add_argument("--workdir", type=Path, default=Path("/tmp/ham-variants"))
+    parser.add_argument("--results", type=Path, default=RESULTS, help="JSON file to write (rows of earlier variants kept)")
     parser.add_argument("variants", nargs="+", help='name={"option": value, ...} of [hamiltonian]')
     args = parser.parse_args()
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
@@ -98,7 +100,8 @@ def main() -> None:
         sys.exit(f"{args.run}: no held-out validation snapshots (run the validation stage first)")
     overlap = load_overlap(run.two_center_overlap) if run.two_center_overlap.is_file() else None
     valence = valence_electrons([dataset[k] for k in split["training"] + keys])
-    out = json.loads(RESULTS.read_text()) if RESULTS.is_file() else {}
+    results = args.results
+    out = json.loads(results.read_text()) if results.is_file() else {}
     out.update({"run": str(args.run), "training_structures": len(split["training"]), "held_out_snapshots": len(keys),
                 "members": args.members, "variants": out.get("variants", {})})
     for text in args.variants:
@@ -124,9 +127,9 @@ def main() -> None:
         print(f"{name}: {seconds:.0f} s; " + "; ".join(
             f"{d} gap {v['gap_mae_mev']:.1f}" + (f" level {v['level_mae_mev']:.1f}" if v["level_mae_mev"] is not None else "")
             for d, v in summary.items()) + " meV", flush=True)
-        RESULTS.parent.mkdir(exist_ok=True)
-        RESULTS.write_text(json.dumps(out, indent=2))
-    print(f"wrote {RESULTS}")
+        results.parent.mkdir(exist_ok=True)
+        results.write_text(json.dumps(out, indent=2))
+    print(f"wrote {results}")
 
 
 if __name__ == "__main__":
